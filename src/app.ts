@@ -1,0 +1,59 @@
+import { Scalar } from "@scalar/hono-api-reference";
+import { authenticate } from "./middleware/authenticate";
+import { notFound, onError } from "./middleware/errors";
+import { requireJsonBody } from "./middleware/json-body";
+import { requestId } from "./middleware/request-id";
+import { requestLog } from "./middleware/request-log";
+import { securityHeaders } from "./middleware/security-headers";
+import { authRoutes } from "./routes/auth";
+import { healthRoutes } from "./routes/health";
+import { meRoutes } from "./routes/me";
+import { createRouter } from "./routes/openapi";
+import { tokenRoutes } from "./routes/tokens";
+
+export const SESSION_COOKIE_NAME = "__Host-edgepod_session";
+
+/**
+ * The whole HTTP surface. Middleware order matters: the request id comes first so every
+ * log line and error carries it; the log wraps everything so it sees the final status;
+ * errors are mapped (by `onError`) before the outer middleware see the response; only
+ * API and auth routes pay for authentication, so `/health` stays free of D1.
+ */
+export function createApp() {
+  const app = createRouter();
+
+  app.use("*", requestId, requestLog, securityHeaders);
+  app.onError(onError);
+  app.notFound(notFound);
+  app.use("/api/*", requireJsonBody);
+  app.use("/api/*", authenticate);
+  app.use("/auth/*", authenticate);
+
+  app.route("/", healthRoutes).route("/", authRoutes).route("/", meRoutes).route("/", tokenRoutes);
+
+  app.openAPIRegistry.registerComponent("securitySchemes", "bearer", {
+    type: "http",
+    scheme: "bearer",
+    description: "A personal access token (`edp_…`), created with `POST /api/v1/tokens`.",
+  });
+  app.openAPIRegistry.registerComponent("securitySchemes", "session", {
+    type: "apiKey",
+    in: "cookie",
+    name: SESSION_COOKIE_NAME,
+    description: "The browser session. State-changing requests must come from this site (Origin).",
+  });
+  app.doc31("/openapi.json", (c) => ({
+    openapi: "3.1.0",
+    info: {
+      title: "edgepod API",
+      version: "1",
+      description:
+        "Control plane for cloud development environments. Errors are always " +
+        '`{"error": {"code", "message", "requestId", "fields?"}}`; lists are `{"items", "nextCursor"}`.',
+    },
+    servers: [{ url: new URL(c.req.url).origin }],
+  }));
+  app.get("/docs", Scalar({ url: "/openapi.json", pageTitle: "edgepod API" }));
+
+  return app;
+}
