@@ -17,5 +17,7 @@ export default defineConfig(async () => ({
   test: {
     include: ["test/**/*.test.ts"],
     setupFiles: ["./test/setup.ts"],
+    // Request logs of passing tests are noise; a failing test shows its own.
+    silent: "passed-only",
   },
 }));

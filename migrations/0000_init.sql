@@ -22,6 +22,7 @@ CREATE TABLE `personal_access_tokens` (
 	`scopes` text NOT NULL,
 	`token_hash` text NOT NULL,
 	`expires_at` integer NOT NULL,
+	`issued_at` integer NOT NULL,
 	`created_at` integer DEFAULT (unixepoch('subsec') * 1000) NOT NULL,
 	`updated_at` integer NOT NULL,
 	`last_used_at` integer,

@@ -1,7 +1,6 @@
 import { Scalar } from "@scalar/hono-api-reference";
 import { authenticate } from "./middleware/authenticate";
 import { notFound, onError } from "./middleware/errors";
-import { requireJsonBody } from "./middleware/json-body";
 import { requestId } from "./middleware/request-id";
 import { requestLog } from "./middleware/request-log";
 import { securityHeaders } from "./middleware/security-headers";
@@ -25,7 +24,6 @@ export function createApp() {
   app.use("*", requestId, requestLog, securityHeaders);
   app.onError(onError);
   app.notFound(notFound);
-  app.use("/api/*", requireJsonBody);
   app.use("/api/*", authenticate);
   app.use("/auth/*", authenticate);
 

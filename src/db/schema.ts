@@ -50,6 +50,8 @@ export const personalAccessTokens = sqliteTable(
     /** SHA-256 of the secret; the secret is shown once at creation and never stored. */
     tokenHash: text("token_hash").notNull().unique(),
     expiresAt: timestamp("expires_at").notNull(),
+    /** When the current secret was issued (creation or last regeneration). */
+    issuedAt: timestamp("issued_at").notNull(),
     createdAt: createdAt(),
     updatedAt: timestamp("updated_at").notNull(),
     lastUsedAt: timestamp("last_used_at"),

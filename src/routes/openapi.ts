@@ -3,7 +3,8 @@ import type { MiddlewareHandler } from "hono";
 import { requirePrincipal } from "../auth/principal";
 import type { Scope } from "../auth/scopes";
 import type { AppEnv } from "../env";
-import { BadRequest } from "../lib/errors";
+import { requireJsonBody } from "../middleware/json-body";
+import { BadRequest, type FieldError } from "../lib/errors";
 
 export const ErrorSchema = z
   .object({
@@ -42,19 +43,25 @@ export const jsonResponse = <T extends z.ZodType>(schema: T, description: string
 
 export const noContent = { description: "Done; no content." } as const;
 
+/** Where a problem at the root of each validation target is reported. */
+const TARGET_ROOT: Record<string, string> = { json: "body", query: "query", param: "path", header: "header" };
+
+/** One entry per failing field; an unknown key is reported under its own name. */
+function fieldErrors(issues: readonly z.core.$ZodIssue[], target: string): FieldError[] {
+  return issues.flatMap((issue) => {
+    const prefix = issue.path.map(String);
+    if (issue.code === "unrecognized_keys") {
+      return issue.keys.map((key) => ({ path: [...prefix, key].join("."), message: "Unknown field." }));
+    }
+    return [{ path: prefix.join(".") || (TARGET_ROOT[target] ?? target), message: issue.message }];
+  });
+}
+
 /** Routers share the validation hook that turns zod failures into the error shape. */
 export function createRouter() {
   return new OpenAPIHono<AppEnv>({
     defaultHook: (result) => {
-      if (!result.success) {
-        throw new BadRequest(
-          "The request is invalid.",
-          result.error.issues.map((issue) => ({
-            path: issue.path.map(String).join(".") || result.target,
-            message: issue.message,
-          })),
-        );
-      }
+      if (!result.success) throw new BadRequest("The request is invalid.", fieldErrors(result.error.issues, result.target));
     },
   });
 }
@@ -70,8 +77,8 @@ const requireScope =
 const SECURITY: NonNullable<RouteConfig["security"]> = [{ bearer: [] }, { session: [] }];
 
 /**
- * A route that needs a signed-in caller holding `scope`. The scope check runs before input
- * validation (so anonymous callers get 401, not 400), and the OpenAPI document shows the
+ * A route that needs a signed-in caller holding `scope`. The scope check runs before any
+ * input check (so anonymous callers get 401, not 400), and the OpenAPI document shows the
  * security schemes and the scope.
  */
 export function authedRoute<R extends Omit<RouteConfig, "security" | "middleware">>(
@@ -82,7 +89,7 @@ export function authedRoute<R extends Omit<RouteConfig, "security" | "middleware
     ...config,
     description: [config.description, `Requires scope \`${scope}\`.`].filter(Boolean).join("\n\n"),
     security: SECURITY,
-    middleware: [requireScope(scope)] as const,
+    middleware: [requireScope(scope), requireJsonBody] as const,
     responses: { 401: errors[401], 403: errors[403], ...config.responses },
   });
 }

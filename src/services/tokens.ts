@@ -69,6 +69,7 @@ export async function createToken(db: Database, caller: Caller, input: NewToken)
     scopes: input.scopes,
     tokenHash: hashSecret(secret),
     expiresAt: input.expiresAt,
+    issuedAt: now,
     createdAt: now,
     updatedAt: now,
     lastUsedAt: null,
@@ -149,18 +150,19 @@ export async function regenerateToken(
 ): Promise<IssuedToken> {
   const before = await getToken(db, caller.user.id, id);
   const now = new Date();
-  const lifetime = Math.min(before.expiresAt.getTime() - before.createdAt.getTime(), MAX_TOKEN_LIFETIME_MS);
+  const lifetime = before.expiresAt.getTime() - before.issuedAt.getTime();
   const secret = generateToken();
   const token: PersonalAccessToken = {
     ...before,
     tokenHash: hashSecret(secret),
     expiresAt: expiresAt ?? new Date(now.getTime() + lifetime),
+    issuedAt: now,
     updatedAt: now,
   };
   await db.batch([
     db
       .update(pats)
-      .set({ tokenHash: token.tokenHash, expiresAt: token.expiresAt, updatedAt: now })
+      .set({ tokenHash: token.tokenHash, expiresAt: token.expiresAt, issuedAt: now, updatedAt: now })
       .where(eq(pats.id, id)),
     auditInsert(db, caller, {
       action: "token.regenerate",

@@ -1,4 +1,4 @@
-import { eq, lt, sql } from "drizzle-orm";
+import { eq, lt } from "drizzle-orm";
 import type { Caller } from "../auth/principal";
 import type { Database } from "../db/client";
 import { sessions, users, type User } from "../db/schema";
@@ -6,13 +6,13 @@ import { Forbidden } from "../lib/errors";
 import { newId } from "../lib/ids";
 import { auditInsert } from "./audit";
 
-/** Finds the user with this e-mail, creating them on first sign-in. One statement. */
+/** Finds the user with this e-mail, creating them on first sign-in, and marks them seen. One statement. */
 export async function findOrCreateUser(db: Database, email: string, name: string): Promise<User> {
+  const now = new Date();
   const user = await db
     .insert(users)
-    .values({ id: newId("usr"), email: email.toLowerCase(), name })
-    // A no-op update so RETURNING yields the existing row too.
-    .onConflictDoUpdate({ target: users.email, set: { email: sql`excluded.email` } })
+    .values({ id: newId("usr"), email: email.toLowerCase(), name, lastSeenAt: now })
+    .onConflictDoUpdate({ target: users.email, set: { lastSeenAt: now } })
     .returning()
     .get();
   if (user.blocked) throw new Forbidden("This account is blocked.", "account_blocked");
