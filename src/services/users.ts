@@ -11,7 +11,7 @@ export async function findOrCreateUser(db: Database, email: string, name: string
   const now = new Date();
   const user = await db
     .insert(users)
-    .values({ id: newId("usr"), email: email.toLowerCase(), name, lastSeenAt: now })
+    .values({ id: newId("usr"), email: email.toLowerCase(), name, createdAt: now, lastSeenAt: now })
     .onConflictDoUpdate({ target: users.email, set: { lastSeenAt: now } })
     .returning()
     .get();
