@@ -8,6 +8,7 @@ export default defineConfig(async () => ({
       miniflare: {
         bindings: {
           DEV_LOGIN: "true",
+          BOOTSTRAP_ADMIN_EMAIL: "root@example.com",
           // The same SQL files `wrangler d1 migrations apply` runs, applied by test/setup.ts.
           TEST_MIGRATIONS: await readD1Migrations("./migrations"),
         },

@@ -4,10 +4,14 @@ import { notFound, onError } from "./middleware/errors";
 import { requestId } from "./middleware/request-id";
 import { requestLog } from "./middleware/request-log";
 import { securityHeaders } from "./middleware/security-headers";
+import { adminRoutes } from "./routes/admin";
 import { authRoutes } from "./routes/auth";
 import { healthRoutes } from "./routes/health";
+import { memberRoutes } from "./routes/members";
 import { meRoutes } from "./routes/me";
 import { createRouter } from "./routes/openapi";
+import { orgRoutes } from "./routes/orgs";
+import { teamRoutes } from "./routes/teams";
 import { tokenRoutes } from "./routes/tokens";
 
 export const SESSION_COOKIE_NAME = "__Host-edgepod_session";
@@ -27,7 +31,9 @@ export function createApp() {
   app.use("/api/*", authenticate);
   app.use("/auth/*", authenticate);
 
-  app.route("/", healthRoutes).route("/", authRoutes).route("/", meRoutes).route("/", tokenRoutes);
+  for (const routes of [healthRoutes, authRoutes, meRoutes, tokenRoutes, orgRoutes, memberRoutes, teamRoutes, adminRoutes]) {
+    app.route("/", routes);
+  }
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", {
     type: "http",

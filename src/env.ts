@@ -16,6 +16,8 @@ export interface Config {
   sessionTtlMs: number;
   /** Origin that cookie-authenticated writes must come from; null means the request's own. */
   publicOrigin: string | null;
+  /** Signing in with this e-mail makes the user platform admin while there is none. */
+  bootstrapAdminEmail: string | null;
 }
 
 const DEFAULT_SESSION_TTL_SECONDS = 30 * 24 * 3600;
@@ -26,5 +28,6 @@ export function readConfig(env: Env): Config {
     devLogin: env.DEV_LOGIN === "true",
     sessionTtlMs: (Number.isFinite(ttl) && ttl > 0 ? ttl : DEFAULT_SESSION_TTL_SECONDS) * 1000,
     publicOrigin: env.PUBLIC_URL ? new URL(env.PUBLIC_URL).origin : null,
+    bootstrapAdminEmail: env.BOOTSTRAP_ADMIN_EMAIL ? env.BOOTSTRAP_ADMIN_EMAIL.toLowerCase() : null,
   };
 }

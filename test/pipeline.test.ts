@@ -151,16 +151,42 @@ describe("OpenAPI document", () => {
         "PATCH /api/v1/tokens/{id}",
         "DELETE /api/v1/tokens/{id}",
         "POST /api/v1/tokens/{id}/regenerate",
+        "POST /api/v1/orgs",
+        "GET /api/v1/orgs",
+        "GET /api/v1/orgs/{orgId}",
+        "PATCH /api/v1/orgs/{orgId}",
+        "DELETE /api/v1/orgs/{orgId}",
+        "GET /api/v1/orgs/{orgId}/audit-logs",
+        "GET /api/v1/orgs/{orgId}/members",
+        "PATCH /api/v1/orgs/{orgId}/members/{userId}",
+        "DELETE /api/v1/orgs/{orgId}/members/{userId}",
+        "POST /api/v1/orgs/{orgId}/invitations",
+        "GET /api/v1/orgs/{orgId}/invitations",
+        "DELETE /api/v1/orgs/{orgId}/invitations/{invitationId}",
+        "POST /api/v1/orgs/{orgId}/invitations/{invitationId}/reset",
+        "POST /api/v1/invitations/{code}/accept",
+        "GET /api/v1/orgs/{orgId}/teams",
+        "POST /api/v1/orgs/{orgId}/teams",
+        "GET /api/v1/orgs/{orgId}/teams/{teamId}",
+        "PATCH /api/v1/orgs/{orgId}/teams/{teamId}",
+        "DELETE /api/v1/orgs/{orgId}/teams/{teamId}",
+        "GET /api/v1/orgs/{orgId}/teams/{teamId}/members",
+        "PUT /api/v1/orgs/{orgId}/teams/{teamId}/members/{userId}",
+        "DELETE /api/v1/orgs/{orgId}/teams/{teamId}/members/{userId}",
+        "GET /api/admin/users",
+        "PATCH /api/admin/users/{id}",
+        "GET /api/admin/orgs",
+        "GET /api/admin/metrics",
       ].sort(),
     );
   });
 
-  it("marks every /api/v1 route as secured, with its scope and 401/403 responses", async () => {
+  it("marks every /api/v1 and /api/admin route as secured, with its scope and 401/403 responses", async () => {
     const doc = await load();
-    for (const [path, ops] of Object.entries(doc.paths).filter(([p]) => p.startsWith("/api/v1"))) {
+    for (const [path, ops] of Object.entries(doc.paths).filter(([p]) => /^\/api\/(v1|admin)\//.test(p))) {
       for (const [method, op] of Object.entries(ops)) {
         expect(op.security, `${method} ${path}`).toEqual([{ bearer: [] }, { session: [] }]);
-        expect(op.description, `${method} ${path}`).toMatch(/Requires scope `[a-z*:]+`/);
+        expect(op.description, `${method} ${path}`).toMatch(/Requires scope `[a-z*:]+` \(permission `[a-z.]+`\)/);
         expect(Object.keys(op.responses), `${method} ${path}`).toEqual(expect.arrayContaining(["401", "403"]));
       }
     }

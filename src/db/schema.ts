@@ -1,5 +1,7 @@
 import { sql } from "drizzle-orm";
-import { index, integer, sqliteTable, text } from "drizzle-orm/sqlite-core";
+import { index, integer, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
+import type { OrgRole } from "../auth/permissions";
+import type { OrgSettings } from "../services/org-settings";
 
 /** UTC milliseconds, surfaced to code as Date. */
 const timestamp = (name: string) => integer(name, { mode: "timestamp_ms" });
@@ -78,10 +80,94 @@ export const auditLogs = sqliteTable(
     ip: text("ip"),
     createdAt: createdAt(),
   },
-  (t) => [index("audit_org_idx").on(t.orgId, t.id), index("audit_actor_idx").on(t.actorId, t.id)],
+  (t) => [
+    index("audit_org_idx").on(t.orgId, t.id),
+    index("audit_org_action_idx").on(t.orgId, t.action, t.id),
+    index("audit_actor_idx").on(t.actorId, t.id),
+  ],
+);
+
+export const organizations = sqliteTable("organizations", {
+  id: text("id").primaryKey(),
+  name: text("name").notNull(),
+  slug: text("slug").notNull().unique(),
+  settings: text("settings", { mode: "json" }).$type<OrgSettings>().notNull(),
+  createdAt: createdAt(),
+  updatedAt: timestamp("updated_at").notNull(),
+});
+
+export const orgMembers = sqliteTable(
+  "org_members",
+  {
+    /** Sortable by join time, so member lists page by it. */
+    id: text("id").primaryKey(),
+    orgId: text("org_id")
+      .notNull()
+      .references(() => organizations.id, { onDelete: "cascade" }),
+    userId: text("user_id")
+      .notNull()
+      .references(() => users.id, { onDelete: "cascade" }),
+    role: text("role").$type<OrgRole>().notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [
+    uniqueIndex("org_members_org_user_idx").on(t.orgId, t.userId),
+    index("org_members_user_idx").on(t.userId, t.orgId),
+    index("org_members_org_id_idx").on(t.orgId, t.id),
+  ],
+);
+
+export const invitations = sqliteTable(
+  "invitations",
+  {
+    id: text("id").primaryKey(),
+    orgId: text("org_id")
+      .notNull()
+      .references(() => organizations.id, { onDelete: "cascade" }),
+    /** SHA-256 of the invitation code; the code is shown once, to the owner who made it. */
+    codeHash: text("code_hash").notNull().unique(),
+    role: text("role").$type<OrgRole>().notNull(),
+    createdBy: text("created_by").references(() => users.id, { onDelete: "set null" }),
+    expiresAt: timestamp("expires_at").notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [index("invitations_org_idx").on(t.orgId, t.id)],
+);
+
+export const teams = sqliteTable(
+  "teams",
+  {
+    id: text("id").primaryKey(),
+    orgId: text("org_id")
+      .notNull()
+      .references(() => organizations.id, { onDelete: "cascade" }),
+    name: text("name").notNull(),
+    createdAt: createdAt(),
+    updatedAt: timestamp("updated_at").notNull(),
+  },
+  (t) => [uniqueIndex("teams_org_name_idx").on(t.orgId, t.name), index("teams_org_id_idx").on(t.orgId, t.id)],
+);
+
+export const teamMembers = sqliteTable(
+  "team_members",
+  {
+    id: text("id").primaryKey(),
+    teamId: text("team_id")
+      .notNull()
+      .references(() => teams.id, { onDelete: "cascade" }),
+    userId: text("user_id")
+      .notNull()
+      .references(() => users.id, { onDelete: "cascade" }),
+    createdAt: createdAt(),
+  },
+  (t) => [uniqueIndex("team_members_team_user_idx").on(t.teamId, t.userId), index("team_members_user_idx").on(t.userId)],
 );
 
 export type User = typeof users.$inferSelect;
 export type Session = typeof sessions.$inferSelect;
 export type PersonalAccessToken = typeof personalAccessTokens.$inferSelect;
 export type AuditLog = typeof auditLogs.$inferSelect;
+export type Organization = typeof organizations.$inferSelect;
+export type OrgMember = typeof orgMembers.$inferSelect;
+export type Invitation = typeof invitations.$inferSelect;
+export type Team = typeof teams.$inferSelect;

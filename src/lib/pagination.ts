@@ -45,3 +45,12 @@ export function toPage<T extends { id: string }>(rows: T[], limit: number): Page
     nextCursor: rows.length > limit && last ? encodeBase64urlNoPadding(new TextEncoder().encode(last.id)) : null,
   };
 }
+
+/** Validated list query → what services take. */
+export const pageArgs = (query: PageQuery) => ({ limit: query.limit, after: cursorId(query.cursor) });
+
+/** A page with its items turned into API views. */
+export const mapPage = <T, V>(page: Page<T>, view: (item: T) => V): Page<V> => ({
+  items: page.items.map(view),
+  nextCursor: page.nextCursor,
+});

@@ -1,5 +1,7 @@
 import type { Context, ErrorHandler, NotFoundHandler } from "hono";
+import { DrizzleQueryError } from "drizzle-orm/errors";
 import { HTTPException } from "hono/http-exception";
+import { describeDbError } from "../db/errors";
 import type { AppEnv } from "../env";
 import { ApiError, BadRequest } from "../lib/errors";
 
@@ -31,7 +33,12 @@ export const onError: ErrorHandler<AppEnv> = (err, c) => {
     JSON.stringify({
       msg: "unhandled error",
       requestId: c.get("requestId"),
-      error: err instanceof Error ? { name: err.name, message: err.message, stack: err.stack } : String(err),
+      error:
+        err instanceof DrizzleQueryError
+          ? describeDbError(err)
+          : err instanceof Error
+            ? { name: err.name, message: err.message, stack: err.stack }
+            : String(err),
     }),
   );
   return respond(c, new ApiError(500, "internal_error", "Something went wrong on our side."));

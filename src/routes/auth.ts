@@ -38,7 +38,7 @@ export const authRoutes = createRouter()
       const config = readConfig(c.env);
       const { email, name, returnTo } = c.req.valid("query");
       const db = database(c.env.DB);
-      const user = await findOrCreateUser(db, email, name ?? email.split("@")[0]!);
+      const user = await findOrCreateUser(db, email, name ?? email.split("@")[0]!, config.bootstrapAdminEmail);
       setSessionCookie(c, await createSession(db, user.id, config.sessionTtlMs), config.sessionTtlMs);
       return c.redirect(safeRedirectPath(returnTo), 302);
     },

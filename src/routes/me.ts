@@ -2,33 +2,11 @@ import { z } from "@hono/zod-openapi";
 import { callerOf } from "../auth/principal";
 import { clearSessionCookie } from "../auth/sessions";
 import { database } from "../db/client";
-import type { AuditLog, User } from "../db/schema";
-import { cursorId, PageQuerySchema, pageSchema } from "../lib/pagination";
+import { mapPage, pageArgs, PageQuerySchema, pageSchema } from "../lib/pagination";
 import { listActorAudit } from "../services/audit";
 import { deleteAccount, updateProfile } from "../services/users";
 import { authedRoute, createRouter, errors, jsonBody, jsonResponse, noContent } from "./openapi";
-
-export const UserSchema = z
-  .object({
-    id: z.string().openapi({ example: "usr_01jd3k5v8m0000000000000000" }),
-    email: z.email(),
-    name: z.string(),
-    avatarUrl: z.string().nullable(),
-    createdAt: z.iso.datetime(),
-    lastSeenAt: z.iso.datetime().nullable(),
-    platformAdmin: z.boolean(),
-  })
-  .openapi("User");
-
-export const userView = (u: User): z.infer<typeof UserSchema> => ({
-  id: u.id,
-  email: u.email,
-  name: u.name,
-  avatarUrl: u.avatarUrl,
-  createdAt: u.createdAt.toISOString(),
-  lastSeenAt: u.lastSeenAt?.toISOString() ?? null,
-  platformAdmin: u.platformAdmin,
-});
+import { AuditLogSchema, auditView, UserSchema, userView } from "./schemas";
 
 const ProfileChangesSchema = z
   .strictObject({
@@ -37,35 +15,9 @@ const ProfileChangesSchema = z
   })
   .openapi("ProfileChanges");
 
-const AuditLogSchema = z
-  .object({
-    id: z.string(),
-    action: z.string().openapi({ example: "token.create" }),
-    targetType: z.string(),
-    targetId: z.string(),
-    before: z.record(z.string(), z.unknown()).nullable(),
-    after: z.record(z.string(), z.unknown()).nullable(),
-    requestId: z.string(),
-    ip: z.string().nullable(),
-    createdAt: z.iso.datetime(),
-  })
-  .openapi("AuditLogEntry");
-
-const auditView = (a: AuditLog): z.infer<typeof AuditLogSchema> => ({
-  id: a.id,
-  action: a.action,
-  targetType: a.targetType,
-  targetId: a.targetId,
-  before: a.before,
-  after: a.after,
-  requestId: a.requestId,
-  ip: a.ip,
-  createdAt: a.createdAt.toISOString(),
-});
-
 export const meRoutes = createRouter()
   .openapi(
-    authedRoute("user:read", {
+    authedRoute("user.read", {
       method: "get",
       path: "/api/v1/me",
       tags: ["me"],
@@ -76,7 +28,7 @@ export const meRoutes = createRouter()
     (c) => c.json(userView(callerOf(c).user), 200),
   )
   .openapi(
-    authedRoute("user:write", {
+    authedRoute("user.update", {
       method: "patch",
       path: "/api/v1/me",
       tags: ["me"],
@@ -90,12 +42,13 @@ export const meRoutes = createRouter()
     },
   )
   .openapi(
-    authedRoute("user:write", {
+    authedRoute("user.update", {
       method: "delete",
       path: "/api/v1/me",
       tags: ["me"],
       summary: "Delete your account, with all its sessions and tokens",
-      responses: { 204: noContent },
+      description: "Refused (409 `last_owner`) while you are the last owner of an organization.",
+      responses: { 204: noContent, 409: errors[409] },
     }),
     async (c) => {
       await deleteAccount(database(c.env.DB), callerOf(c));
@@ -104,7 +57,7 @@ export const meRoutes = createRouter()
     },
   )
   .openapi(
-    authedRoute("user:read", {
+    authedRoute("user.read", {
       method: "get",
       path: "/api/v1/me/audit-logs",
       tags: ["me"],
@@ -113,8 +66,7 @@ export const meRoutes = createRouter()
       responses: { 200: jsonResponse(pageSchema(AuditLogSchema, "AuditLogPage"), "A page of entries."), 400: errors[400] },
     }),
     async (c) => {
-      const { limit, cursor } = c.req.valid("query");
-      const page = await listActorAudit(database(c.env.DB), callerOf(c).user.id, { limit, after: cursorId(cursor) });
-      return c.json({ items: page.items.map(auditView), nextCursor: page.nextCursor }, 200);
+      const page = await listActorAudit(database(c.env.DB), callerOf(c).user.id, pageArgs(c.req.valid("query")));
+      return c.json(mapPage(page, auditView), 200);
     },
   );

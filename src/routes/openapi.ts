@@ -1,6 +1,7 @@
 import { createRoute, OpenAPIHono, type RouteConfig, z } from "@hono/zod-openapi";
 import type { MiddlewareHandler } from "hono";
 import { requirePrincipal } from "../auth/principal";
+import { PERMISSIONS, type Permission } from "../auth/permissions";
 import type { Scope } from "../auth/scopes";
 import type { AppEnv } from "../env";
 import { requireJsonBody } from "../middleware/json-body";
@@ -28,6 +29,7 @@ export const errors = {
   403: errorResponse("Signed in, but not allowed (missing scope, blocked account, cross-site request)."),
   404: errorResponse("Not found, or not yours."),
   409: errorResponse("Conflicts with the current state."),
+  410: errorResponse("Gone: it existed but has expired."),
   422: errorResponse("A limit was reached."),
 } as const;
 
@@ -77,17 +79,22 @@ const requireScope =
 const SECURITY: NonNullable<RouteConfig["security"]> = [{ bearer: [] }, { session: [] }];
 
 /**
- * A route that needs a signed-in caller holding `scope`. The scope check runs before any
- * input check (so anonymous callers get 401, not 400), and the OpenAPI document shows the
- * security schemes and the scope.
+ * A route that needs a signed-in caller allowed `permission`. The permission's token scope
+ * is checked before any input (so anonymous callers get 401, not 400); relations to an
+ * organization's resources are checked by the service, in the same D1 round trip as its
+ * read. The OpenAPI document shows the security schemes, the scope and the permission.
  */
 export function authedRoute<R extends Omit<RouteConfig, "security" | "middleware">>(
-  scope: Scope,
+  permission: Permission,
   config: R,
 ) {
+  const { scope } = PERMISSIONS[permission];
   return createRoute({
     ...config,
-    description: [config.description, `Requires scope \`${scope}\`.`].filter(Boolean).join("\n\n"),
+    description: [config.description, `Requires scope \`${scope}\` (permission \`${permission}\`).`]
+      .filter(Boolean)
+      .join("\n\n"),
+    "x-permission": permission,
     security: SECURITY,
     middleware: [requireScope(scope), requireJsonBody] as const,
     responses: { 401: errors[401], 403: errors[403], ...config.responses },

@@ -3,7 +3,7 @@ import { callerOf } from "../auth/principal";
 import { ScopeSchema } from "../auth/scopes";
 import { database } from "../db/client";
 import type { PersonalAccessToken } from "../db/schema";
-import { cursorId, PageQuerySchema, pageSchema } from "../lib/pagination";
+import { mapPage, pageArgs, PageQuerySchema, pageSchema } from "../lib/pagination";
 import {
   createToken,
   deleteToken,
@@ -79,7 +79,7 @@ const issuedView = ({ token, secret }: IssuedToken) => ({ ...tokenView(token), t
 
 export const tokenRoutes = createRouter()
   .openapi(
-    authedRoute("tokens:write", {
+    authedRoute("token.write", {
       method: "post",
       path: "/api/v1/tokens",
       tags: ["tokens"],
@@ -102,7 +102,7 @@ export const tokenRoutes = createRouter()
     },
   )
   .openapi(
-    authedRoute("tokens:read", {
+    authedRoute("token.read", {
       method: "get",
       path: "/api/v1/tokens",
       tags: ["tokens"],
@@ -111,13 +111,12 @@ export const tokenRoutes = createRouter()
       responses: { 200: jsonResponse(pageSchema(TokenSchema, "TokenPage"), "A page of tokens."), 400: errors[400] },
     }),
     async (c) => {
-      const { limit, cursor } = c.req.valid("query");
-      const page = await listTokens(database(c.env.DB), callerOf(c).user.id, { limit, after: cursorId(cursor) });
-      return c.json({ items: page.items.map(tokenView), nextCursor: page.nextCursor }, 200);
+      const page = await listTokens(database(c.env.DB), callerOf(c).user.id, pageArgs(c.req.valid("query")));
+      return c.json(mapPage(page, tokenView), 200);
     },
   )
   .openapi(
-    authedRoute("tokens:read", {
+    authedRoute("token.read", {
       method: "get",
       path: "/api/v1/tokens/{id}",
       tags: ["tokens"],
@@ -131,7 +130,7 @@ export const tokenRoutes = createRouter()
     },
   )
   .openapi(
-    authedRoute("tokens:write", {
+    authedRoute("token.write", {
       method: "patch",
       path: "/api/v1/tokens/{id}",
       tags: ["tokens"],
@@ -145,7 +144,7 @@ export const tokenRoutes = createRouter()
     },
   )
   .openapi(
-    authedRoute("tokens:write", {
+    authedRoute("token.write", {
       method: "post",
       path: "/api/v1/tokens/{id}/regenerate",
       tags: ["tokens"],
@@ -168,7 +167,7 @@ export const tokenRoutes = createRouter()
     },
   )
   .openapi(
-    authedRoute("tokens:write", {
+    authedRoute("token.write", {
       method: "delete",
       path: "/api/v1/tokens/{id}",
       tags: ["tokens"],

@@ -1,5 +1,6 @@
 import { and, desc, eq, lt } from "drizzle-orm";
 import type { Caller } from "../auth/principal";
+import { authorizeOrg, orgAccessQuery } from "./org-access";
 import type { Database } from "../db/client";
 import { auditLogs, type AuditLog } from "../db/schema";
 import { newId } from "../lib/ids";
@@ -42,5 +43,38 @@ export async function listActorAudit(
     .where(and(eq(auditLogs.actorId, actorId), page.after ? lt(auditLogs.id, page.after) : undefined))
     .orderBy(desc(auditLogs.id))
     .limit(page.limit + 1);
+  return toPage(rows, page.limit);
+}
+
+export interface OrgAuditFilter {
+  action?: string | undefined;
+  actorId?: string | undefined;
+}
+
+/** An organization's audit log, newest first, filterable by action and actor (owners). */
+export async function listOrgAudit(
+  db: Database,
+  caller: Caller,
+  orgId: string,
+  filter: OrgAuditFilter,
+  page: { limit: number; after: string | undefined },
+): Promise<Page<AuditLog>> {
+  const [[access], rows] = await db.batch([
+    orgAccessQuery(db, orgId, caller.user.id),
+    db
+      .select()
+      .from(auditLogs)
+      .where(
+        and(
+          eq(auditLogs.orgId, orgId),
+          filter.action ? eq(auditLogs.action, filter.action) : undefined,
+          filter.actorId ? eq(auditLogs.actorId, filter.actorId) : undefined,
+          page.after ? lt(auditLogs.id, page.after) : undefined,
+        ),
+      )
+      .orderBy(desc(auditLogs.id))
+      .limit(page.limit + 1),
+  ]);
+  authorizeOrg(caller, "org.audit.read", access);
   return toPage(rows, page.limit);
 }

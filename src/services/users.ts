@@ -1,18 +1,33 @@
-import { eq, lt } from "drizzle-orm";
+import { eq, lt, sql } from "drizzle-orm";
 import type { Caller } from "../auth/principal";
 import type { Database } from "../db/client";
 import { sessions, users, type User } from "../db/schema";
-import { Forbidden } from "../lib/errors";
+import { isLastOwnerViolation } from "../db/errors";
+import { Conflict, Forbidden } from "../lib/errors";
 import { newId } from "../lib/ids";
 import { auditInsert } from "./audit";
 
-/** Finds the user with this e-mail, creating them on first sign-in, and marks them seen. One statement. */
-export async function findOrCreateUser(db: Database, email: string, name: string): Promise<User> {
+/**
+ * Finds the user with this e-mail, creating them on first sign-in, and marks them seen.
+ * The bootstrap e-mail (config) becomes platform admin while the install has none. One statement.
+ */
+export async function findOrCreateUser(
+  db: Database,
+  email: string,
+  name: string,
+  bootstrapAdminEmail: string | null,
+): Promise<User> {
   const now = new Date();
+  const normalized = email.toLowerCase();
+  const noAdminYet = sql<boolean>`NOT EXISTS (SELECT 1 FROM ${users} WHERE ${users.platformAdmin} = 1)`;
+  const bootstrap = normalized === bootstrapAdminEmail;
   const user = await db
     .insert(users)
-    .values({ id: newId("usr"), email: email.toLowerCase(), name, createdAt: now, lastSeenAt: now })
-    .onConflictDoUpdate({ target: users.email, set: { lastSeenAt: now } })
+    .values({ id: newId("usr"), email: normalized, name, createdAt: now, lastSeenAt: now, platformAdmin: bootstrap ? noAdminYet : false })
+    .onConflictDoUpdate({
+      target: users.email,
+      set: { lastSeenAt: now, ...(bootstrap ? { platformAdmin: sql`${users.platformAdmin} OR ${noAdminYet}` } : {}) },
+    })
     .returning()
     .get();
   if (user.blocked) throw new Forbidden("This account is blocked.", "account_blocked");
@@ -44,12 +59,22 @@ export async function updateProfile(db: Database, caller: Caller, changes: Profi
   return after;
 }
 
-/** Deletes the account; its sessions and tokens go with it (foreign-key cascade). */
+/**
+ * Deletes the account; its sessions, tokens and memberships go with it (foreign-key
+ * cascade). The last owner of an organization must hand it over or delete it first.
+ */
 export async function deleteAccount(db: Database, caller: Caller): Promise<void> {
-  await db.batch([
-    auditInsert(db, caller, { action: "user.delete", targetType: "user", targetId: caller.user.id }),
-    db.delete(users).where(eq(users.id, caller.user.id)),
-  ]);
+  try {
+    await db.batch([
+      auditInsert(db, caller, { action: "user.delete", targetType: "user", targetId: caller.user.id }),
+      db.delete(users).where(eq(users.id, caller.user.id)),
+    ]);
+  } catch (error) {
+    if (isLastOwnerViolation(error)) {
+      throw new Conflict("You are the last owner of an organization: add another owner or delete it first.", "last_owner");
+    }
+    throw error;
+  }
 }
 
 /** Housekeeping: expired sessions are dead already; this reclaims their rows. */

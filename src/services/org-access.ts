@@ -1,0 +1,51 @@
+import { and, eq } from "drizzle-orm";
+import { authorize, orgRelations, parentRelations, type Permission, type Relation } from "../auth/permissions";
+import type { Caller } from "../auth/principal";
+import type { Database } from "../db/client";
+import { organizations, orgMembers, teamMembers, teams, type Organization, type Team } from "../db/schema";
+
+/**
+ * Loading a caller's relations to an organization's resources. Each loader is one query
+ * builder, so a service can put it in the same D1 batch as the read it guards and a whole
+ * guarded request stays at one round trip after authentication.
+ */
+export function orgAccessQuery(db: Database, orgId: string, userId: string) {
+  return db
+    .select({ org: organizations, role: orgMembers.role })
+    .from(organizations)
+    .leftJoin(orgMembers, and(eq(orgMembers.orgId, organizations.id), eq(orgMembers.userId, userId)))
+    .where(eq(organizations.id, orgId))
+    .limit(1);
+}
+
+export type OrgAccess = Awaited<ReturnType<typeof orgAccessQuery>>[number];
+
+/** Authorizes `permission` on the organization; returns it with the caller's role. */
+export function authorizeOrg(caller: Caller, permission: Permission, access: OrgAccess | undefined) {
+  authorize(caller, permission, orgRelations(access?.role), "Organization");
+  return access as OrgAccess & { org: Organization };
+}
+
+export async function loadOrg(db: Database, caller: Caller, orgId: string, permission: Permission) {
+  const [access] = await orgAccessQuery(db, orgId, caller.user.id);
+  return authorizeOrg(caller, permission, access);
+}
+
+export function teamAccessQuery(db: Database, orgId: string, teamId: string, userId: string) {
+  return db
+    .select({ team: teams, role: orgMembers.role, teamMemberId: teamMembers.id })
+    .from(teams)
+    .leftJoin(orgMembers, and(eq(orgMembers.orgId, teams.orgId), eq(orgMembers.userId, userId)))
+    .leftJoin(teamMembers, and(eq(teamMembers.teamId, teams.id), eq(teamMembers.userId, userId)))
+    .where(and(eq(teams.id, teamId), eq(teams.orgId, orgId)))
+    .limit(1);
+}
+
+type TeamAccess = Awaited<ReturnType<typeof teamAccessQuery>>[number];
+
+export function authorizeTeam(caller: Caller, permission: Permission, access: TeamAccess | undefined): Team {
+  const relations = new Set<Relation>(parentRelations(access?.role));
+  if (access?.teamMemberId) relations.add("member");
+  authorize(caller, permission, relations, "Team");
+  return (access as TeamAccess).team;
+}
