@@ -27,10 +27,10 @@ const MemberSchema = z
   .openapi("Member");
 
 const memberView = (m: Member): z.infer<typeof MemberSchema> => ({
-  userId: m.user.id,
-  email: m.user.email,
-  name: m.user.name,
-  avatarUrl: m.user.avatarUrl,
+  userId: m.userId,
+  email: m.email,
+  name: m.name,
+  avatarUrl: m.avatarUrl,
   role: m.role,
   joinedAt: m.joinedAt.toISOString(),
 });

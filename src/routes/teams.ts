@@ -38,9 +38,9 @@ const TeamMemberSchema = z
   .openapi("TeamMember");
 
 const teamMemberView = (m: TeamMember): z.infer<typeof TeamMemberSchema> => ({
-  userId: m.user.id,
-  email: m.user.email,
-  name: m.user.name,
+  userId: m.userId,
+  email: m.email,
+  name: m.name,
   addedAt: m.addedAt.toISOString(),
 });
 

@@ -3,24 +3,40 @@ import type { OrgRole } from "../auth/permissions";
 import type { Caller } from "../auth/principal";
 import type { Database } from "../db/client";
 import { isLastOwnerViolation } from "../db/errors";
-import { orgMembers, teamMembers, teams, users, type User } from "../db/schema";
+import { aliased } from "../db/aliased";
+import { orgMembers, teamMembers, teams, users } from "../db/schema";
 import { Conflict, NotFound } from "../lib/errors";
 import { toPage, type Page } from "../lib/pagination";
 import { auditInsert } from "./audit";
 import { authorizeOrg, orgAccessQuery } from "./org-access";
 
 export interface Member {
+  /** The membership's id: sortable by join time, the list cursor. */
   id: string;
-  user: User;
+  userId: string;
+  email: string;
+  name: string;
+  avatarUrl: string | null;
   role: OrgRole;
   joinedAt: Date;
 }
+
+/** Columns of a member row; names are unique so the query can run inside a D1 batch. */
+const memberColumns = {
+  id: aliased(orgMembers.id, "member_id"),
+  userId: users.id,
+  email: users.email,
+  name: users.name,
+  avatarUrl: users.avatarUrl,
+  role: orgMembers.role,
+  joinedAt: aliased(orgMembers.createdAt, "joined_at"),
+};
 
 export const lastOwner = () => new Conflict("An organization must keep at least one owner.", "last_owner");
 
 function memberQuery(db: Database, orgId: string, userId: string) {
   return db
-    .select({ id: orgMembers.id, user: users, role: orgMembers.role, joinedAt: orgMembers.createdAt })
+    .select(memberColumns)
     .from(orgMembers)
     .innerJoin(users, eq(users.id, orgMembers.userId))
     .where(and(eq(orgMembers.orgId, orgId), eq(orgMembers.userId, userId)))
@@ -37,7 +53,7 @@ export async function listMembers(
   const [[access], rows] = await db.batch([
     orgAccessQuery(db, orgId, caller.user.id),
     db
-      .select({ id: orgMembers.id, user: users, role: orgMembers.role, joinedAt: orgMembers.createdAt })
+      .select(memberColumns)
       .from(orgMembers)
       .innerJoin(users, eq(users.id, orgMembers.userId))
       .where(and(eq(orgMembers.orgId, orgId), page.after ? gt(orgMembers.id, page.after) : undefined))

@@ -1,6 +1,7 @@
 import { and, eq } from "drizzle-orm";
 import { authorize, orgRelations, parentRelations, type Permission, type Relation } from "../auth/permissions";
 import type { Caller } from "../auth/principal";
+import { aliased } from "../db/aliased";
 import type { Database } from "../db/client";
 import { organizations, orgMembers, teamMembers, teams, type Organization, type Team } from "../db/schema";
 
@@ -33,7 +34,7 @@ export async function loadOrg(db: Database, caller: Caller, orgId: string, permi
 
 export function teamAccessQuery(db: Database, orgId: string, teamId: string, userId: string) {
   return db
-    .select({ team: teams, role: orgMembers.role, teamMemberId: teamMembers.id })
+    .select({ team: teams, role: orgMembers.role, teamMemberId: aliased(teamMembers.id, "team_member_id") })
     .from(teams)
     .leftJoin(orgMembers, and(eq(orgMembers.orgId, teams.orgId), eq(orgMembers.userId, userId)))
     .leftJoin(teamMembers, and(eq(teamMembers.teamId, teams.id), eq(teamMembers.userId, userId)))

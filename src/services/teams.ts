@@ -2,7 +2,8 @@ import { and, asc, desc, eq, gt, lt } from "drizzle-orm";
 import type { Caller } from "../auth/principal";
 import type { Database } from "../db/client";
 import { isUniqueViolation } from "../db/errors";
-import { orgMembers, teamMembers, teams, users, type Team, type User } from "../db/schema";
+import { aliased } from "../db/aliased";
+import { orgMembers, teamMembers, teams, users, type Team } from "../db/schema";
 import { Conflict, NotFound } from "../lib/errors";
 import { newId } from "../lib/ids";
 import { toPage, type Page } from "../lib/pagination";
@@ -84,7 +85,9 @@ export async function deleteTeam(db: Database, caller: Caller, orgId: string, te
 
 export interface TeamMember {
   id: string;
-  user: User;
+  userId: string;
+  email: string;
+  name: string;
   addedAt: Date;
 }
 
@@ -98,7 +101,14 @@ export async function listTeamMembers(
   const [[access], rows] = await db.batch([
     teamAccessQuery(db, orgId, teamId, caller.user.id),
     db
-      .select({ id: teamMembers.id, user: users, addedAt: teamMembers.createdAt })
+      // Unique column names: this runs inside a D1 batch (see db/aliased.ts).
+      .select({
+        id: aliased(teamMembers.id, "team_member_id"),
+        userId: users.id,
+        email: users.email,
+        name: users.name,
+        addedAt: aliased(teamMembers.createdAt, "added_at"),
+      })
       .from(teamMembers)
       .innerJoin(users, eq(users.id, teamMembers.userId))
       .where(and(eq(teamMembers.teamId, teamId), page.after ? gt(teamMembers.id, page.after) : undefined))
