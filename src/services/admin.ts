@@ -77,18 +77,16 @@ export async function searchOrgs(
 ): Promise<Page<{ id: string; org: Organization; memberCount: number }>> {
   requireAdmin(caller);
   const rows = await db
-    .select({
-      id: organizations.id,
-      org: organizations,
-      memberCount: sql<number>`(SELECT count(*) FROM ${orgMembers} WHERE ${orgMembers.orgId} = ${organizations.id})`,
-    })
+    .select({ id: organizations.id, org: organizations, memberCount: count(orgMembers.id) })
     .from(organizations)
+    .leftJoin(orgMembers, eq(orgMembers.orgId, organizations.id))
     .where(
       and(
         q ? or(matches(organizations.slug, q), matches(organizations.name, q)) : undefined,
         page.after ? lt(organizations.id, page.after) : undefined,
       ),
     )
+    .groupBy(organizations.id)
     .orderBy(desc(organizations.id))
     .limit(page.limit + 1);
   return toPage(rows, page.limit);
