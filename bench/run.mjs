@@ -58,12 +58,29 @@ async function credentials() {
   return { cookie, token: (await res.json()).token };
 }
 
+/** An organization with `members` members (signed in through the dev login, joined by invitation). */
+async function organization({ cookie }, members) {
+  const asOwner = { cookie, origin: BASE, "content-type": "application/json" };
+  const org = await (await fetch(`${BASE}/api/v1/orgs`, { method: "POST", headers: asOwner, body: JSON.stringify({ name: "Bench" }) })).json();
+  const invitation = await (await fetch(`${BASE}/api/v1/orgs/${org.id}/invitations`, { method: "POST", headers: asOwner, body: "{}" })).json();
+  for (let i = 0; i < members; i++) {
+    const login = await fetch(`${BASE}/auth/dev/login?email=member${i}@example.com`, { redirect: "manual" });
+    const memberCookie = login.headers.get("set-cookie").split(";")[0];
+    const res = await fetch(`${BASE}${invitation.acceptPath}`, { method: "POST", headers: { cookie: memberCookie, origin: BASE } });
+    if (res.status !== 200) throw new Error(`join failed: ${res.status}`);
+  }
+  return org;
+}
+
 /** The endpoints measured; each gets its ratio to /health. */
-function endpoints({ token }) {
+function endpoints({ token }, org) {
+  const bearer = { authorization: `Bearer ${token}` };
   return [
     { name: "GET /health", path: "/health", headers: {}, roundTrips: 0 },
-    { name: "GET /api/v1/me (bearer)", path: "/api/v1/me", headers: { authorization: `Bearer ${token}` }, roundTrips: 1 },
-    { name: "GET /api/v1/tokens (bearer)", path: "/api/v1/tokens", headers: { authorization: `Bearer ${token}` }, roundTrips: 2 },
+    { name: "GET /api/v1/me (bearer)", path: "/api/v1/me", headers: bearer, roundTrips: 1 },
+    { name: "GET /api/v1/tokens (bearer)", path: "/api/v1/tokens", headers: bearer, roundTrips: 2 },
+    { name: "GET /api/v1/orgs (bearer)", path: "/api/v1/orgs", headers: bearer, roundTrips: 2 },
+    { name: "GET /api/v1/orgs/{id}/members?limit=50 (bearer)", path: `/api/v1/orgs/${org.id}/members?limit=50`, headers: bearer, roundTrips: 2 },
   ];
 }
 
@@ -92,7 +109,8 @@ async function main() {
   );
   try {
     await waitFor(`${BASE}/health`);
-    const targets = endpoints(await credentials());
+    const owner = await credentials();
+    const targets = endpoints(owner, await organization(owner, 50));
     for (const t of targets) await load({ ...t, duration: 1 }); // warm-up
     const samples = new Map(targets.map((t) => [t.name, []]));
     for (let round = 1; round <= ROUNDS; round++) {

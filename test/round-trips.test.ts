@@ -2,6 +2,7 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { createApp } from "../src/app";
 import { asBearer, asBrowser, issueToken, signIn } from "./helpers";
+import { world } from "./org-helpers";
 
 /**
  * Wraps D1 to count round trips: each statement executed alone is one, each batch is one.
@@ -69,5 +70,19 @@ describe("D1 round trips per request", () => {
     const cookie = await signIn();
     for (let i = 0; i < 3; i++) await issueToken(cookie, { name: `t${i}` });
     expect(await measure("/api/v1/tokens?limit=100", asBrowser(cookie))).toBe(2);
+  });
+
+  it("organization lists make two at any page size: authentication, one batch (access + page)", async () => {
+    const w = await world();
+    const owner = asBrowser(w.owner.cookie);
+    for (const limit of [1, 100]) {
+      expect(await measure(`/api/v1/orgs?limit=${limit}`, owner)).toBe(2);
+      expect(await measure(`/api/v1/orgs/${w.org.id}/members?limit=${limit}`, owner)).toBe(2);
+      expect(await measure(`/api/v1/orgs/${w.org.id}/teams?limit=${limit}`, owner)).toBe(2);
+      expect(await measure(`/api/v1/orgs/${w.org.id}/teams/${w.team.id}/members?limit=${limit}`, owner)).toBe(2);
+      expect(await measure(`/api/v1/orgs/${w.org.id}/audit-logs?limit=${limit}`, owner)).toBe(2);
+      expect(await measure(`/api/v1/orgs/${w.org.id}/invitations?limit=${limit}`, owner)).toBe(2);
+    }
+    expect(await measure(`/api/v1/orgs/${w.org.id}`, owner)).toBe(2);
   });
 });

@@ -1,6 +1,6 @@
 import { and, desc, eq, lt } from "drizzle-orm";
 import type { Caller } from "../auth/principal";
-import { authorizeOrg, orgAccessQuery } from "./org-access";
+import { orgPage } from "./org-access";
 import type { Database } from "../db/client";
 import { auditLogs, type AuditLog } from "../db/schema";
 import { newId } from "../lib/ids";
@@ -59,22 +59,18 @@ export async function listOrgAudit(
   filter: OrgAuditFilter,
   page: { limit: number; after: string | undefined },
 ): Promise<Page<AuditLog>> {
-  const [[access], rows] = await db.batch([
-    orgAccessQuery(db, orgId, caller.user.id),
-    db
-      .select()
-      .from(auditLogs)
-      .where(
-        and(
-          eq(auditLogs.orgId, orgId),
-          filter.action ? eq(auditLogs.action, filter.action) : undefined,
-          filter.actorId ? eq(auditLogs.actorId, filter.actorId) : undefined,
-          page.after ? lt(auditLogs.id, page.after) : undefined,
-        ),
-      )
-      .orderBy(desc(auditLogs.id))
-      .limit(page.limit + 1),
-  ]);
-  authorizeOrg(caller, "org.audit.read", access);
-  return toPage(rows, page.limit);
+  const query = db
+    .select()
+    .from(auditLogs)
+    .where(
+      and(
+        eq(auditLogs.orgId, orgId),
+        filter.action ? eq(auditLogs.action, filter.action) : undefined,
+        filter.actorId ? eq(auditLogs.actorId, filter.actorId) : undefined,
+        page.after ? lt(auditLogs.id, page.after) : undefined,
+      ),
+    )
+    .orderBy(desc(auditLogs.id))
+    .limit(page.limit + 1);
+  return orgPage(db, caller, orgId, "org.audit.read", query, page.limit);
 }

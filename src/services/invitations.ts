@@ -6,9 +6,9 @@ import { invitations, organizations, orgMembers, type Invitation, type Organizat
 import { hashSecret, randomSecret } from "../lib/crypto";
 import { ApiError, NotFound } from "../lib/errors";
 import { newId } from "../lib/ids";
-import { toPage, type Page } from "../lib/pagination";
+import type { Page } from "../lib/pagination";
 import { auditInsert } from "./audit";
-import { authorizeOrg, loadOrg, orgAccessQuery } from "./org-access";
+import { authorizeOrg, loadOrg, orgAccessQuery, orgPage } from "./org-access";
 
 /** 160 bits, base32: the code is the whole secret of an invitation link. */
 const CODE_BYTES = 20;
@@ -64,17 +64,13 @@ export async function listInvitations(
   orgId: string,
   page: { limit: number; after: string | undefined },
 ): Promise<Page<Invitation>> {
-  const [[access], rows] = await db.batch([
-    orgAccessQuery(db, orgId, caller.user.id),
-    db
-      .select()
-      .from(invitations)
-      .where(and(eq(invitations.orgId, orgId), page.after ? lt(invitations.id, page.after) : undefined))
-      .orderBy(desc(invitations.id))
-      .limit(page.limit + 1),
-  ]);
-  authorizeOrg(caller, "org.invitations.manage", access);
-  return toPage(rows, page.limit);
+  const query = db
+    .select()
+    .from(invitations)
+    .where(and(eq(invitations.orgId, orgId), page.after ? lt(invitations.id, page.after) : undefined))
+    .orderBy(desc(invitations.id))
+    .limit(page.limit + 1);
+  return orgPage(db, caller, orgId, "org.invitations.manage", query, page.limit);
 }
 
 async function loadInvitation(db: Database, caller: Caller, orgId: string, id: string): Promise<Invitation> {

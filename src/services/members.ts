@@ -6,9 +6,9 @@ import { isLastOwnerViolation } from "../db/errors";
 import { aliased } from "../db/aliased";
 import { orgMembers, teamMembers, teams, users } from "../db/schema";
 import { Conflict, NotFound } from "../lib/errors";
-import { toPage, type Page } from "../lib/pagination";
+import type { Page } from "../lib/pagination";
 import { auditInsert } from "./audit";
-import { authorizeOrg, orgAccessQuery } from "./org-access";
+import { authorizeOrg, orgAccessQuery, orgPage } from "./org-access";
 
 export interface Member {
   /** The membership's id: sortable by join time, the list cursor. */
@@ -50,18 +50,14 @@ export async function listMembers(
   orgId: string,
   page: { limit: number; after: string | undefined },
 ): Promise<Page<Member>> {
-  const [[access], rows] = await db.batch([
-    orgAccessQuery(db, orgId, caller.user.id),
-    db
-      .select(memberColumns)
-      .from(orgMembers)
-      .innerJoin(users, eq(users.id, orgMembers.userId))
-      .where(and(eq(orgMembers.orgId, orgId), page.after ? gt(orgMembers.id, page.after) : undefined))
-      .orderBy(asc(orgMembers.id))
-      .limit(page.limit + 1),
-  ]);
-  authorizeOrg(caller, "org.members.read", access);
-  return toPage(rows, page.limit);
+  const query = db
+    .select(memberColumns)
+    .from(orgMembers)
+    .innerJoin(users, eq(users.id, orgMembers.userId))
+    .where(and(eq(orgMembers.orgId, orgId), page.after ? gt(orgMembers.id, page.after) : undefined))
+    .orderBy(asc(orgMembers.id))
+    .limit(page.limit + 1);
+  return orgPage(db, caller, orgId, "org.members.read", query, page.limit);
 }
 
 async function loadTarget(db: Database, caller: Caller, orgId: string, userId: string, permission: "org.members.manage" | "org.leave") {

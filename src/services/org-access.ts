@@ -1,7 +1,9 @@
 import { and, eq } from "drizzle-orm";
+import type { BatchItem } from "drizzle-orm/batch";
 import { authorize, orgRelations, parentRelations, type Permission, type Relation } from "../auth/permissions";
 import type { Caller } from "../auth/principal";
 import { aliased } from "../db/aliased";
+import { toPage, type Page } from "../lib/pagination";
 import type { Database } from "../db/client";
 import { organizations, orgMembers, teamMembers, teams, type Organization, type Team } from "../db/schema";
 
@@ -25,6 +27,23 @@ export type OrgAccess = Awaited<ReturnType<typeof orgAccessQuery>>[number];
 export function authorizeOrg(caller: Caller, permission: Permission, access: OrgAccess | undefined) {
   authorize(caller, permission, orgRelations(access?.role), "Organization");
   return access as OrgAccess & { org: Organization };
+}
+
+/**
+ * A page of an organization's rows, guarded by `permission`: the caller's access and the
+ * page come back in one D1 batch, and the page is only returned once authorized.
+ */
+export async function orgPage<Q extends BatchItem<"sqlite">>(
+  db: Database,
+  caller: Caller,
+  orgId: string,
+  permission: Permission,
+  pageQuery: Q,
+  limit: number,
+): Promise<Page<Q["_"]["result"][number]>> {
+  const [[access], rows] = await db.batch([orgAccessQuery(db, orgId, caller.user.id), pageQuery]);
+  authorizeOrg(caller, permission, access);
+  return toPage(rows as Q["_"]["result"], limit);
 }
 
 export async function loadOrg(db: Database, caller: Caller, orgId: string, permission: Permission) {

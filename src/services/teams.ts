@@ -8,24 +8,20 @@ import { Conflict, NotFound } from "../lib/errors";
 import { newId } from "../lib/ids";
 import { toPage, type Page } from "../lib/pagination";
 import { auditInsert } from "./audit";
-import { authorizeOrg, authorizeTeam, loadOrg, orgAccessQuery, teamAccessQuery } from "./org-access";
+import { authorizeTeam, loadOrg, orgPage, teamAccessQuery } from "./org-access";
 
 type PageArgs = { limit: number; after: string | undefined };
 
 const nameTaken = (name: string) => new Conflict(`A team named "${name}" exists already.`, "team_name_taken");
 
 export async function listTeams(db: Database, caller: Caller, orgId: string, page: PageArgs): Promise<Page<Team>> {
-  const [[access], rows] = await db.batch([
-    orgAccessQuery(db, orgId, caller.user.id),
-    db
-      .select()
-      .from(teams)
-      .where(and(eq(teams.orgId, orgId), page.after ? lt(teams.id, page.after) : undefined))
-      .orderBy(desc(teams.id))
-      .limit(page.limit + 1),
-  ]);
-  authorizeOrg(caller, "org.teams.read", access);
-  return toPage(rows, page.limit);
+  const query = db
+    .select()
+    .from(teams)
+    .where(and(eq(teams.orgId, orgId), page.after ? lt(teams.id, page.after) : undefined))
+    .orderBy(desc(teams.id))
+    .limit(page.limit + 1);
+  return orgPage(db, caller, orgId, "org.teams.read", query, page.limit);
 }
 
 export async function createTeam(db: Database, caller: Caller, orgId: string, name: string): Promise<Team> {
