@@ -1,8 +1,274 @@
 import { DurableObject } from "cloudflare:workers";
+import type { Status, WorkspaceSpec } from "../protocol/runner";
+import { readWorkspaceConfig } from "../src/workspaces/config";
+import { AT_REST, canTransition, ON_RUNNER, STARTING, type WorkspacePhase } from "../src/workspaces/lifecycle";
+import { findRunnerFor } from "../src/workspaces/scheduling";
+import { deleteWorkspaceRow, insertWorkspaceRow, updateWorkspaceRow } from "../src/workspaces/store";
+import type { WorkspaceRecord } from "../src/workspaces/types";
+import { workspaceView } from "../src/workspaces/view";
+
+/** Subscribers see the public view (never the env, which may hold secrets). */
+const stateMessage = (record: WorkspaceRecord) => JSON.stringify({ type: "state", workspace: workspaceView(record) });
+
+/** Recent task output kept for late subscribers (in memory: lost on hibernation, by design). */
+const LOG_TAIL = 200;
+const SUBSCRIBER = "subscriber";
 
 /**
- * One per workspace: will own the workspace's lifecycle state machine, its timers (alarms)
- * and its live WebSocket subscribers. Declared now so the binding and its SQLite storage
- * migration exist from the first deploy; the lifecycle arrives with the workspaces issue.
+ * One per workspace: the lifecycle state machine, its timers (one alarm for the nearest
+ * deadline), and the WebSocket subscribers watching it (hibernating, so a thousand idle
+ * watchers cost nothing). Every transition is written through to D1.
+ *
+ * State is persisted before any outside call (D1, a RunnerDO): input gates only hold while
+ * storage is awaited, so a concurrent call sees the new state and does not repeat work.
  */
-export class WorkspaceDO extends DurableObject<Env> {}
+export class WorkspaceDO extends DurableObject<Env> {
+  private logTail: string[] = [];
+
+  private async load(): Promise<WorkspaceRecord | undefined> {
+    return this.ctx.storage.get<WorkspaceRecord>("workspace");
+  }
+
+  private async save(record: WorkspaceRecord): Promise<void> {
+    record.updatedAt = Date.now();
+    await this.ctx.storage.put("workspace", record);
+    await this.armAlarm(record);
+  }
+
+  /** Creates the workspace and starts its first instance. */
+  async create(record: WorkspaceRecord): Promise<WorkspaceRecord> {
+    const existing = await this.load();
+    if (existing) return existing;
+    await this.save(record);
+    await insertWorkspaceRow(this.env.DB, record);
+    return this.schedule();
+  }
+
+  async get(): Promise<WorkspaceRecord | undefined> {
+    return this.load();
+  }
+
+  /** Starts a stopped or failed workspace; anything else is already starting or running. */
+  async start(): Promise<WorkspaceRecord> {
+    const record = await this.mustLoad();
+    if (!AT_REST.has(record.phase)) return record;
+    record.generation += 1;
+    record.desiredPhase = "running";
+    await this.enter(record, "preparing", null);
+    return this.schedule();
+  }
+
+  async stop(reason: string): Promise<WorkspaceRecord> {
+    const record = await this.mustLoad();
+    if (AT_REST.has(record.phase) || record.phase === "stopping") return record;
+    record.desiredPhase = "stopped";
+    record.generation += 1;
+    if (!ON_RUNNER.has(record.phase)) {
+      await this.enter(record, "stopped", reason);
+      return record;
+    }
+    const config = readWorkspaceConfig(this.env);
+    record.deadlines.stop = Date.now() + config.stopTimeoutMs;
+    await this.enter(record, "stopping", reason);
+    if (record.runnerId) await this.runner(record.runnerId).stop(record.id, record.generation, reason);
+    return record;
+  }
+
+  /** Stops the workspace if it runs, and forgets it. */
+  async remove(): Promise<void> {
+    const record = await this.load();
+    if (!record) return;
+    if (record.runnerId && !AT_REST.has(record.phase)) {
+      await this.runner(record.runnerId).stop(record.id, record.generation + 1, "Workspace deleted.");
+    }
+    if (record.runnerId) await this.runner(record.runnerId).release(record.id);
+    for (const ws of this.ctx.getWebSockets(SUBSCRIBER)) ws.close(1000, "Workspace deleted.");
+    await deleteWorkspaceRow(this.env.DB, record.id);
+    await this.ctx.storage.deleteAlarm();
+    await this.ctx.storage.deleteAll();
+  }
+
+  /** A phase report from the workspace's runner. Stale generations and other runners are ignored. */
+  async runnerStatus(runnerId: string, status: Status): Promise<void> {
+    const record = await this.load();
+    if (!record || record.runnerId !== runnerId || status.generation !== record.generation) return;
+    if (status.ports) record.ports = status.ports.map((p) => p.port).sort((a, b) => a - b);
+    const phase: WorkspacePhase = status.phase;
+    if (phase === record.phase || !canTransition(record.phase, phase)) {
+      await this.save(record);
+      await updateWorkspaceRow(this.env.DB, record);
+      this.broadcast(record);
+      return;
+    }
+    if (phase === "running") {
+      const config = readWorkspaceConfig(this.env);
+      const now = Date.now();
+      record.startedAt = now;
+      record.lastActivityAt = now;
+      record.deadlines.start = undefined;
+      record.deadlines.inactivity = now + record.timeoutMinutes * 60_000;
+      record.deadlines.maxLifetime = now + config.maxLifetimeMs;
+    }
+    await this.enter(record, phase, status.reason ?? null);
+  }
+
+  /** Task output from the runner, streamed to subscribers as it comes. */
+  runnerLog(task: string, stream: "stdout" | "stderr", data: string): void {
+    const message = JSON.stringify({ type: "log", task, stream, data });
+    this.logTail.push(message);
+    if (this.logTail.length > LOG_TAIL) this.logTail.shift();
+    for (const ws of this.ctx.getWebSockets(SUBSCRIBER)) ws.send(message);
+  }
+
+  /** Use of the workspace (runner or IDE heartbeat) pushes its inactivity timeout back. */
+  async activity(): Promise<void> {
+    const record = await this.load();
+    if (!record || record.phase !== "running") return;
+    const now = Date.now();
+    // At most one write a minute, however often heartbeats come.
+    if (record.lastActivityAt && now - record.lastActivityAt < 60_000) return;
+    record.lastActivityAt = now;
+    record.deadlines.inactivity = now + record.timeoutMinutes * 60_000;
+    await this.save(record);
+  }
+
+  /** The runner vanished and did not come back within its grace period. */
+  async runnerLost(runnerId: string): Promise<void> {
+    const record = await this.load();
+    if (!record || record.runnerId !== runnerId || AT_REST.has(record.phase)) return;
+    if (record.phase === "stopping") return this.enter(record, "stopped", "The runner was lost while stopping.");
+    await this.enter(record, "failed", "The runner was lost: it stopped answering and did not come back.");
+  }
+
+  /** A runner with free capacity connected: try again if still waiting for one. */
+  async retrySchedule(): Promise<void> {
+    const record = await this.load();
+    if (record?.phase === "pending") await this.schedule();
+  }
+
+  /** Live events: the current state at once, then every transition and the task logs. */
+  override async fetch(request: Request): Promise<Response> {
+    if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
+      return new Response("Expected a WebSocket upgrade.", { status: 426 });
+    }
+    const record = await this.mustLoad();
+    const { 0: client, 1: server } = new WebSocketPair();
+    this.ctx.acceptWebSocket(server, [SUBSCRIBER]);
+    server.send(stateMessage(record));
+    for (const message of this.logTail) server.send(message);
+    return new Response(null, { status: 101, webSocket: client });
+  }
+
+  override async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
+    // Subscribers only listen; a client "ping" is answered so proxies keep the line open.
+    if (message === "ping") ws.send("pong");
+  }
+
+  override async webSocketClose(ws: WebSocket, code: number): Promise<void> {
+    ws.close(code === 1005 ? 1000 : code, "bye");
+  }
+
+  override async alarm(): Promise<void> {
+    const record = await this.load();
+    if (!record) return;
+    const now = Date.now();
+    const { start, pending, inactivity, maxLifetime, stop } = record.deadlines;
+    if (pending && now >= pending && record.phase === "pending") {
+      record.deadlines.pending = undefined;
+      return this.enter(record, "failed", "No runner with free capacity became available in time.");
+    }
+    if (start && now >= start && STARTING.has(record.phase)) {
+      record.deadlines.start = undefined;
+      if (record.runnerId) await this.runner(record.runnerId).stop(record.id, record.generation + 1, "Start timed out.");
+      record.generation += 1;
+      return this.enter(record, "failed", "The workspace did not start in time.");
+    }
+    if (stop && now >= stop && record.phase === "stopping") {
+      record.deadlines.stop = undefined;
+      return this.enter(record, "failed", "The runner did not confirm the stop in time.");
+    }
+    if (record.phase === "running") {
+      if (maxLifetime && now >= maxLifetime) {
+        await this.stop("The workspace reached its maximum lifetime.");
+        return;
+      }
+      if (inactivity && now >= inactivity) {
+        await this.stop("The workspace timed out after inactivity.");
+        return;
+      }
+    }
+    await this.armAlarm(record);
+  }
+
+  // ── internals ──────────────────────────────────────────────────────────────────────
+
+  private async mustLoad(): Promise<WorkspaceRecord> {
+    const record = await this.load();
+    if (!record) throw new Error("Workspace not found.");
+    return record;
+  }
+
+  private runner(runnerId: string) {
+    return this.env.RUNNER.get(this.env.RUNNER.idFromName(runnerId));
+  }
+
+  /** Moves to `phase` (if the table allows it), persists, writes through, and tells subscribers. */
+  private async enter(record: WorkspaceRecord, phase: WorkspacePhase, reason: string | null): Promise<void> {
+    if (phase !== record.phase && !canTransition(record.phase, phase)) return;
+    record.phase = phase;
+    record.reason = reason;
+    if (AT_REST.has(phase)) {
+      record.stoppedAt = Date.now();
+      record.ports = [];
+      record.deadlines = {};
+    }
+    await this.save(record);
+    await updateWorkspaceRow(this.env.DB, record);
+    this.broadcast(record);
+    if (AT_REST.has(phase) && record.runnerId) await this.runner(record.runnerId).release(record.id);
+  }
+
+  /** Finds a runner (the previous one first: it holds the workspace directory) or waits in pending. */
+  private async schedule(): Promise<WorkspaceRecord> {
+    const record = await this.mustLoad();
+    if (record.phase !== "preparing" && record.phase !== "pending") return record;
+    const config = readWorkspaceConfig(this.env);
+    const generation = record.generation;
+    const runnerId = await findRunnerFor(this.env, record.orgId, record.runnerId, this.spec(record, config.startTimeoutMs));
+    const current = await this.mustLoad();
+    if (current.generation !== generation || (current.phase !== "preparing" && current.phase !== "pending")) return current;
+    if (runnerId) {
+      current.runnerId = runnerId;
+      current.deadlines.pending = undefined;
+      current.deadlines.start = Date.now() + config.startTimeoutMs;
+      await this.enter(current, "creating", null);
+    } else if (current.phase === "preparing") {
+      current.deadlines.pending = Date.now() + config.pendingTimeoutMs;
+      await this.enter(current, "pending", "Waiting for a runner of this organization with free capacity.");
+    }
+    return current;
+  }
+
+  private spec(record: WorkspaceRecord, startMs: number): WorkspaceSpec {
+    return {
+      workspaceId: record.id,
+      generation: record.generation,
+      repository: { cloneUrl: record.repository.cloneUrl, ref: record.repository.ref, revision: record.repository.revision },
+      tasks: null,
+      env: record.env,
+      timeouts: { startMs },
+    };
+  }
+
+  /** One serialisation for every subscriber. */
+  private broadcast(record: WorkspaceRecord): void {
+    const text = stateMessage(record);
+    for (const ws of this.ctx.getWebSockets(SUBSCRIBER)) ws.send(text);
+  }
+
+  private async armAlarm(record: WorkspaceRecord): Promise<void> {
+    const next = Object.values(record.deadlines).filter((d): d is number => typeof d === "number");
+    if (next.length === 0) await this.ctx.storage.deleteAlarm();
+    else await this.ctx.storage.setAlarm(Math.min(...next));
+  }
+}

@@ -1,4 +1,5 @@
 import { Scalar } from "@scalar/hono-api-reference";
+import { except } from "hono/combine";
 import { authenticate } from "./middleware/authenticate";
 import { notFound, onError } from "./middleware/errors";
 import { requestId } from "./middleware/request-id";
@@ -11,10 +12,13 @@ import { memberRoutes } from "./routes/members";
 import { meRoutes } from "./routes/me";
 import { createRouter } from "./routes/openapi";
 import { orgRoutes } from "./routes/orgs";
+import { runnerRoutes } from "./routes/runners";
 import { teamRoutes } from "./routes/teams";
 import { tokenRoutes } from "./routes/tokens";
+import { workspaceRoutes } from "./routes/workspaces";
 
 export const SESSION_COOKIE_NAME = "__Host-edgepod_session";
+const RUNNER_CONNECT = "/api/v1/runners/connect";
 
 /**
  * The whole HTTP surface. Middleware order matters: the request id comes first so every
@@ -28,10 +32,22 @@ export function createApp() {
   app.use("*", requestId, requestLog, securityHeaders);
   app.onError(onError);
   app.notFound(notFound);
-  app.use("/api/*", authenticate);
+  // Runners authenticate with their own tokens, on their one route.
+  app.use("/api/*", except(RUNNER_CONNECT, authenticate));
   app.use("/auth/*", authenticate);
 
-  for (const routes of [healthRoutes, authRoutes, meRoutes, tokenRoutes, orgRoutes, memberRoutes, teamRoutes, adminRoutes]) {
+  for (const routes of [
+    healthRoutes,
+    authRoutes,
+    meRoutes,
+    tokenRoutes,
+    orgRoutes,
+    memberRoutes,
+    teamRoutes,
+    workspaceRoutes,
+    runnerRoutes,
+    adminRoutes,
+  ]) {
     app.route("/", routes);
   }
 
@@ -39,6 +55,11 @@ export function createApp() {
     type: "http",
     scheme: "bearer",
     description: "A personal access token (`edp_…`), created with `POST /api/v1/tokens`.",
+  });
+  app.openAPIRegistry.registerComponent("securitySchemes", "runnerToken", {
+    type: "http",
+    scheme: "bearer",
+    description: "A runner token (`edr_…`), created with `POST /api/v1/orgs/{orgId}/runners`.",
   });
   app.openAPIRegistry.registerComponent("securitySchemes", "session", {
     type: "apiKey",

@@ -1,4 +1,5 @@
 import type { Principal } from "./auth/principal";
+import type { ScmHosts } from "./scm/context-url";
 
 /** Hono's environment for every route and middleware of the app. */
 export interface AppEnv {
@@ -18,7 +19,15 @@ export interface Config {
   publicOrigin: string | null;
   /** Signing in with this e-mail makes the user platform admin while there is none. */
   bootstrapAdminEmail: string | null;
+  /** Where workspaces may come from. */
+  scmHosts: ScmHosts;
 }
+
+const list = (value: string | undefined) =>
+  (value ?? "")
+    .split(",")
+    .map((s) => s.trim().toLowerCase())
+    .filter(Boolean);
 
 const DEFAULT_SESSION_TTL_SECONDS = 30 * 24 * 3600;
 
@@ -29,5 +38,12 @@ export function readConfig(env: Env): Config {
     sessionTtlMs: (Number.isFinite(ttl) && ttl > 0 ? ttl : DEFAULT_SESSION_TTL_SECONDS) * 1000,
     publicOrigin: env.PUBLIC_URL ? new URL(env.PUBLIC_URL).origin : null,
     bootstrapAdminEmail: env.BOOTSTRAP_ADMIN_EMAIL ? env.BOOTSTRAP_ADMIN_EMAIL.toLowerCase() : null,
+    scmHosts: {
+      github: list(env.GITHUB_HOSTS),
+      gitlab: list(env.GITLAB_HOSTS),
+      bitbucket: list(env.BITBUCKET_HOSTS),
+      plainGit: list(env.GIT_HOSTS),
+      allowFileUrls: env.ALLOW_FILE_REPOSITORIES === "true",
+    },
   };
 }

@@ -3,6 +3,7 @@ import { database } from "./db/client";
 import { handleQueue } from "./queues";
 import { deleteExpiredSessions } from "./services/users";
 
+export { RunnerDO } from "../durable-objects/runner";
 export { WorkspaceDO } from "../durable-objects/workspace";
 
 const app = createApp();

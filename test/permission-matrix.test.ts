@@ -33,6 +33,8 @@ const FIXTURES: Record<string, Fixture> = {
   "GET /api/v1/orgs/{orgId}/teams/{teamId}/members": { ok: 200 },
   "PUT /api/v1/orgs/{orgId}/teams/{teamId}/members/{userId}": { ok: 204 },
   "DELETE /api/v1/orgs/{orgId}/teams/{teamId}/members/{userId}": { ok: 204 },
+  "POST /api/v1/orgs/{orgId}/runners": { body: { name: "runner-1" }, ok: 201 },
+  "GET /api/v1/orgs/{orgId}/runners": { ok: 200 },
 };
 
 /** How each kind of caller relates to the org and its team, and what credential it uses. */

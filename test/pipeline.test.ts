@@ -177,19 +177,40 @@ describe("OpenAPI document", () => {
         "PATCH /api/admin/users/{id}",
         "GET /api/admin/orgs",
         "GET /api/admin/metrics",
+        "POST /api/v1/workspaces",
+        "GET /api/v1/workspaces",
+        "GET /api/v1/workspaces/{id}",
+        "DELETE /api/v1/workspaces/{id}",
+        "POST /api/v1/workspaces/{id}/start",
+        "POST /api/v1/workspaces/{id}/stop",
+        "POST /api/v1/workspaces/{id}/heartbeat",
+        "GET /api/v1/workspaces/{id}/events",
+        "POST /api/v1/orgs/{orgId}/runners",
+        "GET /api/v1/orgs/{orgId}/runners",
+        "DELETE /api/v1/runners/{id}",
+        "POST /api/v1/runners/{id}/tokens",
+        "DELETE /api/v1/runners/{id}/tokens/{tokenId}",
+        "GET /api/v1/runners/connect",
       ].sort(),
     );
   });
 
   it("marks every /api/v1 and /api/admin route as secured, with its scope and 401/403 responses", async () => {
     const doc = await load();
-    for (const [path, ops] of Object.entries(doc.paths).filter(([p]) => /^\/api\/(v1|admin)\//.test(p))) {
+    const userRoutes = Object.entries(doc.paths).filter(([p]) => /^\/api\/(v1|admin)\//.test(p) && p !== "/api/v1/runners/connect");
+    for (const [path, ops] of userRoutes) {
       for (const [method, op] of Object.entries(ops)) {
         expect(op.security, `${method} ${path}`).toEqual([{ bearer: [] }, { session: [] }]);
         expect(op.description, `${method} ${path}`).toMatch(/Requires scope `[a-z*:]+` \(permission `[a-z.]+`\)/);
         expect(Object.keys(op.responses), `${method} ${path}`).toEqual(expect.arrayContaining(["401", "403"]));
       }
     }
+  });
+
+  it("secures the runner connection with the runner token scheme", async () => {
+    const doc = await load();
+    expect(doc.paths["/api/v1/runners/connect"]!.get!.security).toEqual([{ runnerToken: [] }]);
+    expect(doc.components.securitySchemes.runnerToken).toMatchObject({ type: "http", scheme: "bearer" });
   });
 
   it("serves an interactive reference at /docs", async () => {

@@ -158,7 +158,7 @@ describe("authenticating with a token", () => {
 
   it("refuses a well-formed token that was never issued", async () => {
     const { generateToken } = await import("../src/auth/token-format");
-    await expectError(await call("/api/v1/me", { headers: asBearer(generateToken()) }), 401, "invalid_token");
+    await expectError(await call("/api/v1/me", { headers: asBearer(generateToken("personal")) }), 401, "invalid_token");
   });
 
   it("refuses an expired token", async () => {

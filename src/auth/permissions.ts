@@ -70,6 +70,9 @@ export const PERMISSIONS = {
   "org.audit.read": rule("organization", "orgs:read", ["owner"]),
   "org.teams.read": rule("organization", "orgs:read", orgMembers),
   "org.teams.create": rule("organization", "orgs:write", ["owner"]),
+  "org.workspaces.create": rule("organization", "workspaces:write", orgMembers),
+  "org.workspaces.list": rule("organization", "workspaces:read", ["owner"]),
+  "org.runners.manage": rule("organization", "runners:write", ["owner"]),
 
   "team.read": rule("team", "orgs:read", ["member", "parent->owner", "parent->member"]),
   "team.manage": rule("team", "orgs:write", ownerOfParent),
@@ -79,6 +82,8 @@ export const PERMISSIONS = {
 
   "workspace.read": rule("workspace", "workspaces:read", ["owner", "shared", "parent->owner"]),
   "workspace.start": rule("workspace", "workspaces:write", ["owner"]),
+  /** IDE heartbeats: only the owner uses the workspace. */
+  "workspace.use": rule("workspace", "workspaces:write", ["owner"]),
   "workspace.stop": rule("workspace", "workspaces:write", ["owner", "parent->owner"]),
   "workspace.delete": rule("workspace", "workspaces:write", ["owner", "parent->owner"]),
 

@@ -2,26 +2,34 @@ import { encodeBase32LowerCaseNoPadding } from "@oslojs/encoding";
 import { randomSecret } from "../lib/crypto";
 
 /**
- * Personal access token format: `edp_` + 192 random bits (39 base32 chars) + a CRC-32 of
- * those chars (7 base32 chars). The prefix lets secret scanners recognise a leaked token
- * and the checksum lets them (and us) reject a mistyped or invented one without a database
+ * Token format: a kind prefix + 192 random bits (39 base32 chars) + a CRC-32 of those chars
+ * (7 base32 chars). The prefix lets secret scanners recognise a leaked token and the
+ * checksum lets them (and us) reject a mistyped or invented one without a database
  * look-up, as GitHub's `ghp_` tokens do.
  */
-export const TOKEN_PREFIX = "edp_";
+export const TOKEN_PREFIXES = {
+  /** Personal access tokens. */
+  personal: "edp_",
+  /** Runner tokens. */
+  runner: "edr_",
+} as const;
+export type TokenKind = keyof typeof TOKEN_PREFIXES;
+
 const RANDOM_BYTES = 24;
 const BODY_LENGTH = 39;
-const SHAPE = /^edp_[a-z2-7]{46}$/;
+const SHAPE = /^[a-z]{3}_[a-z2-7]{46}$/;
 
-export function generateToken(): string {
+export function generateToken(kind: TokenKind): string {
   const body = randomSecret(RANDOM_BYTES);
-  return TOKEN_PREFIX + body + checksum(body);
+  return TOKEN_PREFIXES[kind] + body + checksum(body);
 }
 
-/** True when `token` has the right prefix, alphabet, length and checksum. */
-export function isWellFormedToken(token: string): boolean {
-  if (!SHAPE.test(token)) return false;
-  const body = token.slice(TOKEN_PREFIX.length, TOKEN_PREFIX.length + BODY_LENGTH);
-  return checksum(body) === token.slice(TOKEN_PREFIX.length + BODY_LENGTH);
+/** True when `token` has the kind's prefix, the alphabet, the length and a valid checksum. */
+export function isWellFormedToken(token: string, kind: TokenKind): boolean {
+  const prefix = TOKEN_PREFIXES[kind];
+  if (!SHAPE.test(token) || !token.startsWith(prefix)) return false;
+  const body = token.slice(prefix.length, prefix.length + BODY_LENGTH);
+  return checksum(body) === token.slice(prefix.length + BODY_LENGTH);
 }
 
 function checksum(body: string): string {

@@ -1,7 +1,9 @@
 import { sql } from "drizzle-orm";
 import { index, integer, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
 import type { OrgRole } from "../auth/permissions";
+import type { RepositoryContext } from "../scm/context-url";
 import type { OrgSettings } from "../services/org-settings";
+import type { DesiredPhase, WorkspacePhase } from "../workspaces/lifecycle";
 
 /** UTC milliseconds, surfaced to code as Date. */
 const timestamp = (name: string) => integer(name, { mode: "timestamp_ms" });
@@ -163,6 +165,76 @@ export const teamMembers = sqliteTable(
   (t) => [uniqueIndex("team_members_team_user_idx").on(t.teamId, t.userId), index("team_members_user_idx").on(t.userId)],
 );
 
+export const workspaces = sqliteTable(
+  "workspaces",
+  {
+    id: text("id").primaryKey(),
+    orgId: text("org_id")
+      .notNull()
+      .references(() => organizations.id, { onDelete: "cascade" }),
+    ownerId: text("owner_id")
+      .notNull()
+      .references(() => users.id, { onDelete: "cascade" }),
+    contextUrl: text("context_url").notNull(),
+    repository: text("repository", { mode: "json" }).$type<RepositoryContext>().notNull(),
+    editor: text("editor").notNull(),
+    /** Inactivity timeout. */
+    timeoutMinutes: integer("timeout_minutes").notNull(),
+    /** Written through by the WorkspaceDO on every transition, so lists stay one query. */
+    phase: text("phase").$type<WorkspacePhase>().notNull(),
+    phaseReason: text("phase_reason"),
+    desiredPhase: text("desired_phase").$type<DesiredPhase>().notNull(),
+    generation: integer("generation").notNull(),
+    runnerId: text("runner_id"),
+    ports: text("ports", { mode: "json" }).$type<number[]>().notNull(),
+    shared: integer("shared", { mode: "boolean" }).notNull().default(false),
+    createdAt: createdAt(),
+    updatedAt: timestamp("updated_at").notNull(),
+    startedAt: timestamp("started_at"),
+    stoppedAt: timestamp("stopped_at"),
+  },
+  (t) => [
+    index("workspaces_owner_idx").on(t.ownerId, t.id),
+    index("workspaces_org_idx").on(t.orgId, t.id),
+    index("workspaces_org_phase_idx").on(t.orgId, t.phase),
+    index("workspaces_runner_idx").on(t.runnerId),
+  ],
+);
+
+export const runners = sqliteTable(
+  "runners",
+  {
+    id: text("id").primaryKey(),
+    orgId: text("org_id")
+      .notNull()
+      .references(() => organizations.id, { onDelete: "cascade" }),
+    name: text("name").notNull(),
+    createdBy: text("created_by").references(() => users.id, { onDelete: "set null" }),
+    /** Maintained by the RunnerDO: live connection, announced capacity, assigned workspaces. */
+    connected: integer("connected", { mode: "boolean" }).notNull().default(false),
+    capacity: integer("capacity").notNull().default(0),
+    assigned: integer("assigned").notNull().default(0),
+    version: text("version"),
+    lastSeenAt: timestamp("last_seen_at"),
+    createdAt: createdAt(),
+  },
+  (t) => [index("runners_org_idx").on(t.orgId, t.id), index("runners_org_connected_idx").on(t.orgId, t.connected)],
+);
+
+/** Several live tokens per runner, so rotation needs no downtime. Only hashes are stored. */
+export const runnerTokens = sqliteTable(
+  "runner_tokens",
+  {
+    id: text("id").primaryKey(),
+    runnerId: text("runner_id")
+      .notNull()
+      .references(() => runners.id, { onDelete: "cascade" }),
+    tokenHash: text("token_hash").notNull().unique(),
+    createdAt: createdAt(),
+  },
+  (t) => [index("runner_tokens_runner_idx").on(t.runnerId)],
+);
+
 export type User = typeof users.$inferSelect;
 export type Session = typeof sessions.$inferSelect;
 export type PersonalAccessToken = typeof personalAccessTokens.$inferSelect;
@@ -171,3 +243,5 @@ export type Organization = typeof organizations.$inferSelect;
 export type OrgMember = typeof orgMembers.$inferSelect;
 export type Invitation = typeof invitations.$inferSelect;
 export type Team = typeof teams.$inferSelect;
+export type Workspace = typeof workspaces.$inferSelect;
+export type Runner = typeof runners.$inferSelect;

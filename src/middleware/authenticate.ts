@@ -1,6 +1,7 @@
 import { eq } from "drizzle-orm";
 import type { Context, MiddlewareHandler } from "hono";
 import type { Principal } from "../auth/principal";
+import { isSameSite } from "../auth/same-site";
 import {
   clearSessionCookie,
   findSession,
@@ -32,7 +33,7 @@ export const authenticate: MiddlewareHandler<AppEnv> = async (c, next) => {
     ? await fromBearer(c, db, authorization)
     : await fromSessionCookie(c, db, config);
   if (principal?.user.blocked) throw new Forbidden("This account is blocked.", "account_blocked");
-  if (principal?.via === "session" && !SAFE_METHODS.has(c.req.method) && !isSameSite(c, config)) {
+  if (principal?.via === "session" && !SAFE_METHODS.has(c.req.method) && !isSameSite(c)) {
     // Cookies ride along on cross-site requests; only bearer tokens prove intent by themselves.
     throw new Forbidden("Cross-site request refused.", "cross_site_request");
   }
@@ -46,7 +47,7 @@ async function fromBearer(c: Context<AppEnv>, db: Database, authorization: strin
     throw new Unauthorized("Use `Authorization: Bearer <token>`.", "invalid_token");
   }
   // Malformed or mistyped tokens fail the checksum here, without touching D1.
-  if (!isWellFormedToken(secret)) throw new Unauthorized("The token is malformed.", "invalid_token");
+  if (!isWellFormedToken(secret, "personal")) throw new Unauthorized("The token is malformed.", "invalid_token");
   const found = await findTokenBySecret(db, secret);
   if (!found) {
     throw new Unauthorized("The token is invalid or has been revoked.", "invalid_token");
@@ -89,10 +90,3 @@ const isStale = (at: Date | null, now: number) => !at || now - at.getTime() >= T
 
 const touchUser = (db: Database, user: User, now: number) =>
   db.update(users).set({ lastSeenAt: new Date(now) }).where(eq(users.id, user.id));
-
-/** A state-changing cookie request must come from this site (Origin, else Sec-Fetch-Site). */
-function isSameSite(c: Context<AppEnv>, config: Config): boolean {
-  const origin = c.req.header("origin");
-  if (origin) return origin === (config.publicOrigin ?? new URL(c.req.url).origin);
-  return c.req.header("sec-fetch-site") === "same-origin";
-}

@@ -30,6 +30,7 @@ export const errors = {
   404: errorResponse("Not found, or not yours."),
   409: errorResponse("Conflicts with the current state."),
   410: errorResponse("Gone: it existed but has expired."),
+  426: errorResponse("This route speaks WebSocket only."),
   422: errorResponse("A limit was reached."),
 } as const;
 

@@ -60,7 +60,7 @@ export async function createToken(db: Database, caller: Caller, input: NewToken)
   if ((live?.n ?? 0) >= MAX_LIVE_TOKENS_PER_USER) {
     throw new LimitExceeded(`You can hold at most ${MAX_LIVE_TOKENS_PER_USER} live tokens; delete one first.`);
   }
-  const secret = generateToken();
+  const secret = generateToken("personal");
   const token: PersonalAccessToken = {
     id: newId("tok"),
     userId: caller.user.id,
@@ -151,7 +151,7 @@ export async function regenerateToken(
   const before = await getToken(db, caller.user.id, id);
   const now = new Date();
   const lifetime = before.expiresAt.getTime() - before.issuedAt.getTime();
-  const secret = generateToken();
+  const secret = generateToken("personal");
   const token: PersonalAccessToken = {
     ...before,
     tokenHash: hashSecret(secret),

@@ -1,0 +1,175 @@
+import { and, desc, eq, lt } from "drizzle-orm";
+import { authorize, parentRelations, type Permission, type Relation } from "../auth/permissions";
+import type { Caller } from "../auth/principal";
+import type { Database } from "../db/client";
+import { orgMembers, workspaces, type Workspace } from "../db/schema";
+import type { Config } from "../env";
+import { ApiError, BadRequest, Conflict } from "../lib/errors";
+import { newId } from "../lib/ids";
+import { toPage, type Page } from "../lib/pagination";
+import { ACCEPTED_FORMS, ContextUrlError, parseContextUrl } from "../scm/context-url";
+import type { WorkspaceRecord } from "../workspaces/types";
+import { workspaceView, type WorkspaceView } from "../workspaces/view";
+import { loadOrg } from "./org-access";
+
+export const DEFAULT_EDITOR = "vscode";
+
+export interface NewWorkspace {
+  contextUrl: string;
+  organizationId: string;
+  editor?: string | undefined;
+  timeoutMinutes?: number | undefined;
+}
+
+const maintenance = () =>
+  new ApiError(409, "maintenance_mode", "The organization is in maintenance mode: no workspace may start now.");
+
+/** A D1 row in the public shape (the DO's record has the same fields, in milliseconds). */
+export const rowView = (w: Workspace): WorkspaceView =>
+  workspaceView({
+    ...w,
+    reason: w.phaseReason,
+    createdAt: w.createdAt.getTime(),
+    updatedAt: w.updatedAt.getTime(),
+    startedAt: w.startedAt?.getTime() ?? null,
+    stoppedAt: w.stoppedAt?.getTime() ?? null,
+  });
+
+const workspaceStub = (env: Env, id: string) => env.WORKSPACE.get(env.WORKSPACE.idFromName(id));
+
+/**
+ * Creates a workspace from a context URL and starts its first instance, within the
+ * organization's settings: maintenance mode, allowed editors and SCM hosts, timeouts.
+ */
+export async function createWorkspace(
+  env: Env,
+  config: Config,
+  db: Database,
+  caller: Caller,
+  input: NewWorkspace,
+): Promise<WorkspaceView> {
+  const { org } = await loadOrg(db, caller, input.organizationId, "org.workspaces.create");
+  const settings = org.settings;
+  if (settings.maintenanceMode) throw maintenance();
+  let repository;
+  try {
+    repository = parseContextUrl(input.contextUrl, config.scmHosts);
+  } catch (error) {
+    if (!(error instanceof ContextUrlError)) throw error;
+    throw new BadRequest(`${error.message} Accepted forms: ${ACCEPTED_FORMS.join("; ")}.`, [
+      { path: "contextUrl", message: error.message },
+    ]);
+  }
+  if (settings.allowedScmHosts.length > 0 && !settings.allowedScmHosts.includes(repository.host)) {
+    throw new BadRequest("This organization does not allow that host.", [
+      { path: "contextUrl", message: `Allowed hosts: ${settings.allowedScmHosts.join(", ")}.` },
+    ]);
+  }
+  const editor = input.editor ?? settings.allowedEditors[0] ?? DEFAULT_EDITOR;
+  if (settings.allowedEditors.length > 0 && !settings.allowedEditors.includes(editor)) {
+    throw new BadRequest("This organization does not allow that editor.", [
+      { path: "editor", message: `Allowed editors: ${settings.allowedEditors.join(", ")}.` },
+    ]);
+  }
+  const timeoutMinutes = input.timeoutMinutes ?? settings.defaultWorkspaceTimeoutMinutes;
+  if (timeoutMinutes > settings.maxWorkspaceTimeoutMinutes) {
+    throw new BadRequest("The timeout exceeds the organization's maximum.", [
+      { path: "timeoutMinutes", message: `At most ${settings.maxWorkspaceTimeoutMinutes} minutes.` },
+    ]);
+  }
+  const now = Date.now();
+  const record: WorkspaceRecord = {
+    id: newId("ws"),
+    orgId: org.id,
+    ownerId: caller.user.id,
+    contextUrl: repository.normalizedUrl,
+    repository,
+    editor,
+    timeoutMinutes,
+    phase: "preparing",
+    reason: null,
+    desiredPhase: "running",
+    generation: 1,
+    runnerId: null,
+    ports: [],
+    shared: false,
+    env: {},
+    deadlines: {},
+    createdAt: now,
+    updatedAt: now,
+    startedAt: null,
+    stoppedAt: null,
+    lastActivityAt: null,
+  };
+  return workspaceView(await workspaceStub(env, record.id).create(record));
+}
+
+/** The caller's workspaces, or (owners) an organization's; newest first; one query. */
+export async function listWorkspaces(
+  db: Database,
+  caller: Caller,
+  filter: { organizationId?: string | undefined; all?: boolean | undefined },
+  page: { limit: number; after: string | undefined },
+): Promise<Page<Workspace>> {
+  if (filter.all) {
+    if (!filter.organizationId) throw new BadRequest("Name the organization.", [{ path: "organizationId", message: "Required with all=true." }]);
+    await loadOrg(db, caller, filter.organizationId, "org.workspaces.list");
+  }
+  const rows = await db
+    .select()
+    .from(workspaces)
+    .where(
+      and(
+        filter.all ? undefined : eq(workspaces.ownerId, caller.user.id),
+        filter.organizationId ? eq(workspaces.orgId, filter.organizationId) : undefined,
+        page.after ? lt(workspaces.id, page.after) : undefined,
+      ),
+    )
+    .orderBy(desc(workspaces.id))
+    .limit(page.limit + 1);
+  return toPage(rows, page.limit);
+}
+
+/** The workspace, if `permission` allows; relations come with it in one query. */
+export async function loadWorkspace(db: Database, caller: Caller, id: string, permission: Permission): Promise<Workspace> {
+  const row = await db
+    .select({ workspace: workspaces, role: orgMembers.role })
+    .from(workspaces)
+    .leftJoin(orgMembers, and(eq(orgMembers.orgId, workspaces.orgId), eq(orgMembers.userId, caller.user.id)))
+    .where(eq(workspaces.id, id))
+    .get();
+  const relations = new Set<Relation>(parentRelations(row?.role));
+  if (row?.workspace.ownerId === caller.user.id) relations.add("owner");
+  if (row?.workspace.shared && row.role) relations.add("shared");
+  authorize(caller, permission, relations, "Workspace");
+  return row!.workspace;
+}
+
+export async function startWorkspace(env: Env, db: Database, caller: Caller, id: string): Promise<WorkspaceView> {
+  const workspace = await loadWorkspace(db, caller, id, "workspace.start");
+  const { org } = await loadOrg(db, caller, workspace.orgId, "org.read");
+  if (org.settings.maintenanceMode) throw maintenance();
+  return workspaceView(await workspaceStub(env, id).start());
+}
+
+export async function stopWorkspace(env: Env, db: Database, caller: Caller, id: string): Promise<WorkspaceView> {
+  await loadWorkspace(db, caller, id, "workspace.stop");
+  return workspaceView(await workspaceStub(env, id).stop("Stopped by a user."));
+}
+
+export async function deleteWorkspace(env: Env, db: Database, caller: Caller, id: string): Promise<void> {
+  await loadWorkspace(db, caller, id, "workspace.delete");
+  await workspaceStub(env, id).remove();
+}
+
+export async function heartbeat(env: Env, db: Database, caller: Caller, id: string): Promise<void> {
+  const workspace = await loadWorkspace(db, caller, id, "workspace.use");
+  if (workspace.phase !== "running") throw new Conflict("The workspace is not running.", "not_running");
+  await workspaceStub(env, id).activity();
+}
+
+/** Hands a WebSocket upgrade to the workspace's DO, which keeps the subscriber. */
+export async function subscribe(env: Env, db: Database, caller: Caller, id: string, request: Request): Promise<Response> {
+  await loadWorkspace(db, caller, id, "workspace.read");
+  return workspaceStub(env, id).fetch(request);
+}
