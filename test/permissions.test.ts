@@ -27,6 +27,7 @@ const SPEC: Record<Permission, readonly string[]> = {
   "org.teams.create": ["owner"],
   "org.workspaces.create": ["owner", "member"],
   "org.workspaces.list": ["owner"],
+  "org.runners.read": ["owner", "member"],
   "org.runners.manage": ["owner"],
   "team.read": ["member", "parent->owner", "parent->member"],
   "team.manage": ["parent->owner"],
@@ -37,7 +38,6 @@ const SPEC: Record<Permission, readonly string[]> = {
   "workspace.use": ["owner"],
   "workspace.stop": ["owner", "parent->owner"],
   "workspace.delete": ["owner", "parent->owner"],
-  "runner.read": ["parent->owner", "parent->member"],
   "runner.manage": ["parent->owner"],
 };
 

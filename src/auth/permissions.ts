@@ -72,6 +72,7 @@ export const PERMISSIONS = {
   "org.teams.create": rule("organization", "orgs:write", ["owner"]),
   "org.workspaces.create": rule("organization", "workspaces:write", orgMembers),
   "org.workspaces.list": rule("organization", "workspaces:read", ["owner"]),
+  "org.runners.read": rule("organization", "runners:read", orgMembers),
   "org.runners.manage": rule("organization", "runners:write", ["owner"]),
 
   "team.read": rule("team", "orgs:read", ["member", "parent->owner", "parent->member"]),
@@ -87,7 +88,6 @@ export const PERMISSIONS = {
   "workspace.stop": rule("workspace", "workspaces:write", ["owner", "parent->owner"]),
   "workspace.delete": rule("workspace", "workspaces:write", ["owner", "parent->owner"]),
 
-  "runner.read": rule("runner", "runners:read", ["parent->owner", "parent->member"]),
   "runner.manage": rule("runner", "runners:write", ownerOfParent),
 } as const satisfies Record<string, Rule<ResourceType>>;
 

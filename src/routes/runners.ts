@@ -72,7 +72,7 @@ export const runnerRoutes = createRouter()
     },
   )
   .openapi(
-    authedRoute("runner.read", {
+    authedRoute("org.runners.read", {
       method: "get",
       path: "/api/v1/orgs/{orgId}/runners",
       tags,

@@ -57,7 +57,7 @@ export async function listRunners(
     .where(and(eq(runners.orgId, orgId), page.after ? lt(runners.id, page.after) : undefined))
     .orderBy(desc(runners.id))
     .limit(page.limit + 1);
-  return orgPage(db, caller, orgId, "runner.read", query, page.limit);
+  return orgPage(db, caller, orgId, "org.runners.read", query, page.limit);
 }
 
 async function loadRunner(db: Database, caller: Caller, runnerId: string, permission: Permission): Promise<Runner> {
