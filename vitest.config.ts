@@ -1,23 +1,44 @@
+import { randomBytes } from "node:crypto";
 import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
+import { CLIENTS } from "./test/fixtures.ts";
+import { outboundService } from "./test/node/outbound.ts";
 
-export default defineConfig(async () => ({
-  plugins: [
-    cloudflareTest({
-      wrangler: { configPath: "./wrangler.toml" },
-      miniflare: {
-        bindings: {
-          DEV_LOGIN: "true",
-          // The same SQL files `wrangler d1 migrations apply` runs, applied by test/setup.ts.
-          TEST_MIGRATIONS: await readD1Migrations("./migrations"),
+export default defineConfig(async () => {
+  // The same SQL files `wrangler d1 migrations apply` runs, applied by test/setup.ts.
+  const migrations = await readD1Migrations("./migrations");
+  return {
+    plugins: [
+      // Options are resolved after the global setup has started the local providers.
+      cloudflareTest(({ inject }) => ({
+        wrangler: { configPath: "./wrangler.toml" },
+        miniflare: {
+          bindings: {
+            DEV_LOGIN: "true",
+            TEST_MIGRATIONS: migrations,
+            SEALING_KEY: randomBytes(32).toString("base64"),
+            GITHUB_CLIENT_ID: CLIENTS.github.id,
+            GITHUB_CLIENT_SECRET: CLIENTS.github.secret,
+            GITLAB_CLIENT_ID: CLIENTS.gitlab.id,
+            GITLAB_CLIENT_SECRET: CLIENTS.gitlab.secret,
+            BITBUCKET_CLIENT_ID: CLIENTS.bitbucket.id,
+            BITBUCKET_CLIENT_SECRET: CLIENTS.bitbucket.secret,
+            GOOGLE_CLIENT_ID: CLIENTS.google.id,
+            GOOGLE_CLIENT_SECRET: CLIENTS.google.secret,
+            OIDC_ISSUER: inject("oidcIssuer"),
+            OIDC_CLIENT_ID: CLIENTS.oidc.id,
+            OIDC_CLIENT_SECRET: CLIENTS.oidc.secret,
+          },
+          outboundService: outboundService({ fakeProviders: inject("fakeProviders"), oidcIssuer: inject("oidcIssuer") }),
         },
-      },
-    }),
-  ],
-  test: {
-    include: ["test/**/*.test.ts"],
-    setupFiles: ["./test/setup.ts"],
-    // Request logs of passing tests are noise; a failing test shows its own.
-    silent: "passed-only",
-  },
-}));
+      })),
+    ],
+    test: {
+      include: ["test/**/*.test.ts"],
+      globalSetup: ["./test/node/global-setup.ts"],
+      setupFiles: ["./test/setup.ts"],
+      // Request logs of passing tests are noise; a failing test shows its own.
+      silent: "passed-only" as const,
+    },
+  };
+});

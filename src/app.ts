@@ -6,8 +6,10 @@ import { requestLog } from "./middleware/request-log";
 import { securityHeaders } from "./middleware/security-headers";
 import { authRoutes } from "./routes/auth";
 import { healthRoutes } from "./routes/health";
+import { identityRoutes } from "./routes/identities";
 import { meRoutes } from "./routes/me";
 import { createRouter } from "./routes/openapi";
+import { signInRoutes } from "./routes/sign-in";
 import { tokenRoutes } from "./routes/tokens";
 
 export const SESSION_COOKIE_NAME = "__Host-edgepod_session";
@@ -27,7 +29,14 @@ export function createApp() {
   app.use("/api/*", authenticate);
   app.use("/auth/*", authenticate);
 
-  app.route("/", healthRoutes).route("/", authRoutes).route("/", meRoutes).route("/", tokenRoutes);
+  // The development sign-in (`/auth/dev/login`) is mounted before `/auth/{provider}/login`, which it would match.
+  app
+    .route("/", healthRoutes)
+    .route("/", authRoutes)
+    .route("/", signInRoutes)
+    .route("/", meRoutes)
+    .route("/", identityRoutes)
+    .route("/", tokenRoutes);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", {
     type: "http",

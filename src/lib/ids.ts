@@ -4,7 +4,7 @@
  */
 const ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz";
 
-export type IdPrefix = "usr" | "ses" | "tok" | "aud";
+export type IdPrefix = "usr" | "ses" | "tok" | "aud" | "idn";
 
 export function newId(prefix: IdPrefix, now = Date.now()): string {
   let time = "";

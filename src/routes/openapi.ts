@@ -29,6 +29,7 @@ export const errors = {
   404: errorResponse("Not found, or not yours."),
   409: errorResponse("Conflicts with the current state."),
   422: errorResponse("A limit was reached."),
+  502: errorResponse("An upstream service (a sign-in provider) failed or answered unexpectedly."),
 } as const;
 
 export const jsonBody = <T extends z.ZodType>(schema: T) => ({
