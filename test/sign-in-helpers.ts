@@ -58,10 +58,11 @@ class CookieJar {
 }
 
 /**
- * Through the local OpenID Connect provider's pages: signs in as `login` on its login form
- * and follows redirects until it sends the browser back to the Worker. Returns that URL.
+ * Through the local OpenID Connect provider's pages: signs in as `login` on its login form (or
+ * aborts there) and follows redirects until it sends the browser back to the Worker. Returns
+ * that URL.
  */
-export async function throughOidcProvider(authorizeUrl: URL, login: string): Promise<URL> {
+export async function throughOidcProvider(authorizeUrl: URL, login: string, action: "login" | "abort" = "login"): Promise<URL> {
   const jar = new CookieJar();
   let url = authorizeUrl;
   for (let hop = 0; hop < 10; hop++) {
@@ -70,18 +71,20 @@ export async function throughOidcProvider(authorizeUrl: URL, login: string): Pro
     let location = res.headers.get("location");
     if (res.status === 200 && url.pathname.startsWith("/interaction/")) {
       await res.body?.cancel();
-      const submitted = await fetch(url, {
-        method: "POST",
-        headers: { cookie: jar.header(), "content-type": "application/x-www-form-urlencoded" },
-        body: new URLSearchParams({ prompt: "login", login, password: "any" }),
-        redirect: "manual",
-      });
-      jar.absorb(submitted);
-      location = submitted.headers.get("location");
-    } else if (!location) {
-      throw new Error(`The provider answered ${res.status} at ${url.pathname}: ${await res.text()}`);
+      const answered =
+        action === "abort"
+          ? await fetch(`${url.href}/abort`, { headers: { cookie: jar.header() }, redirect: "manual" })
+          : await fetch(url, {
+              method: "POST",
+              headers: { cookie: jar.header(), "content-type": "application/x-www-form-urlencoded" },
+              body: new URLSearchParams({ prompt: "login", login, password: "any" }),
+              redirect: "manual",
+            });
+      jar.absorb(answered);
+      location = answered.headers.get("location");
     }
-    const next = new URL(location!, url);
+    if (!location) throw new Error(`The provider answered ${res.status} at ${url.pathname}: ${await res.text()}`);
+    const next = new URL(location, url);
     if (next.origin === ORIGIN) return next;
     url = next;
   }

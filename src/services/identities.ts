@@ -1,4 +1,4 @@
-import { and, desc, eq, lt } from "drizzle-orm";
+import { and, desc, eq, inArray, lt } from "drizzle-orm";
 import type { Caller } from "../auth/principal";
 import { providerSettings, signInProvider, type ExternalProfile, type ProviderTokens } from "../auth/providers";
 import type { Database } from "../db/client";
@@ -50,13 +50,15 @@ export async function signInWithIdentity(
 ): Promise<SignInOutcome> {
   const { provider, profile, tokens } = signIn;
   const email = profile.email?.toLowerCase() ?? null;
+  const thisAccount = and(eq(identities.provider, provider), eq(identities.providerUserId, profile.id));
   // Fixed-shape batch: a look-up whose key is absent (no e-mail, nobody signed in) matches nothing.
-  const [known, sameEmail, currentsOwn] = await db.batch([
+  // (No join: D1 batches return rows keyed by column name, where `id` of both tables would collide.)
+  const [knownIdentity, knownUser, sameEmail, currentsOwn] = await db.batch([
+    db.select().from(identities).where(thisAccount).limit(1),
     db
-      .select({ identity: identities, user: users })
-      .from(identities)
-      .innerJoin(users, eq(users.id, identities.userId))
-      .where(and(eq(identities.provider, provider), eq(identities.providerUserId, profile.id)))
+      .select()
+      .from(users)
+      .where(inArray(users.id, db.select({ id: identities.userId }).from(identities).where(thisAccount)))
       .limit(1),
     db.select({ id: users.id }).from(users).where(eq(users.email, email ?? "")).limit(1),
     db
@@ -68,7 +70,7 @@ export async function signInWithIdentity(
   const now = new Date();
   const seen = { login: profile.login, email, updatedAt: now };
 
-  const existing = known[0];
+  const existing = knownIdentity[0] && knownUser[0] ? { identity: knownIdentity[0], user: knownUser[0] } : null;
   if (existing) {
     if (current && existing.user.id !== current.id) {
       throw new Conflict(`This ${provider} account is linked to another user.`, "identity_in_use");

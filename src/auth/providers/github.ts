@@ -29,9 +29,10 @@ export function github(baseUrl: string): OAuthSpec {
         fetchJson("github", `${api}/user`, accessToken, User, API_HEADERS),
         fetchJson("github", `${api}/user/emails`, accessToken, Emails, API_HEADERS),
       ]);
-      // The primary address if verified, else any verified one: GitHub's /user `email` is
-      // only the public one, and says nothing about verification.
-      const verified = emails.filter((e) => e.verified);
+      // The primary address if verified, else another verified one that is a real mailbox
+      // (not a `…@users.noreply.github.com` one). GitHub's /user `email` is only the public
+      // address, and says nothing about verification.
+      const verified = emails.filter((e) => e.verified && (e.primary || !/@users\.noreply\./i.test(e.email)));
       const email = (verified.find((e) => e.primary) ?? verified[0])?.email ?? null;
       return {
         id: String(user.id),
