@@ -129,6 +129,14 @@ describe("OpenID Connect sign-in refusals", () => {
     await expectError(await callback(back, githubFlow), 400, "invalid_state");
   });
 
+  it("refuses a response that names another issuer (mix-up, RFC 9207)", async () => {
+    const { authorizeUrl, flowCookie } = await startSignIn("oidc");
+    const back = await throughOidcProvider(authorizeUrl, uniqueLogin());
+    expect(back.searchParams.get("iss")).toBe(env.OIDC_ISSUER);
+    back.searchParams.set("iss", "https://attacker.example");
+    await expectError(await callback(back, flowCookie), 400, "invalid_callback");
+  });
+
   it("refuses a replayed authorization code", async () => {
     const { authorizeUrl, flowCookie } = await startSignIn("oidc");
     const back = await throughOidcProvider(authorizeUrl, uniqueLogin());

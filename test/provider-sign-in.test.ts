@@ -181,6 +181,13 @@ describe("GitHub's own answers", () => {
     expect(await (await call("/api/v1/me", { headers: { cookie } })).json()).toMatchObject({ email: account.email });
   });
 
+  it("refuses a callback without a code", async () => {
+    const { authorizeUrl, flowCookie } = await startSignIn("github");
+    const back = new URL(`${ORIGIN}/auth/github/callback?state=${authorizeUrl.searchParams.get("state")}`);
+    const error = await expectError(await callback(back, flowCookie), 400, "invalid_callback");
+    expect(error.fields).toEqual([{ path: "query", message: expect.any(String) }]);
+  });
+
   it("answers 403 access_denied when the user declines", async () => {
     const { authorizeUrl, flowCookie } = await startSignIn("github");
     const back = new URL(`${ORIGIN}/auth/github/callback`);

@@ -1,7 +1,7 @@
 import * as oauth from "oauth4webapi";
 import { isLoopback } from "../env";
-import { ApiError, BadRequest, Unauthorized } from "../lib/errors";
-import { accessDenied, invalidGrant, upstreamFailure } from "./providers/failures";
+import { ApiError, Unauthorized } from "../lib/errors";
+import { accessDenied, invalidCallback, invalidGrant, upstreamFailure } from "./providers/failures";
 import type { ProviderTokens } from "./providers/types";
 
 /**
@@ -94,7 +94,7 @@ export async function complete(config: OidcClientConfig, callbackUrl: URL, saved
     params = oauth.validateAuthResponse(as, client, callbackUrl, saved.state);
   } catch (error) {
     if (error instanceof oauth.AuthorizationResponseError) throw accessDenied();
-    throw new BadRequest("The sign-in callback is invalid.", [{ path: "query", message: messageOf(error) }], "invalid_callback");
+    throw invalidCallback(messageOf(error));
   }
 
   let result: oauth.TokenEndpointResponse;

@@ -23,7 +23,7 @@ export interface SignInFlow extends PendingAuthorization {
 
 const COOKIE = "edgepod_signin";
 const CONTEXT = "sign-in-flow";
-export const SIGN_IN_FLOW_TTL_MS = 10 * 60_000;
+const SIGN_IN_FLOW_TTL_MS = 10 * 60_000;
 
 const FlowSchema = z.object({
   provider: z.string(),

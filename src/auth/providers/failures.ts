@@ -9,6 +9,10 @@ import { BadGateway, BadRequest, Forbidden } from "../../lib/errors";
 export const accessDenied = () =>
   new Forbidden("The sign-in provider did not grant access.", "access_denied");
 
+/** The provider's redirect back is malformed (no code, or an `iss` of another issuer). */
+export const invalidCallback = (message: string) =>
+  new BadRequest("The sign-in callback is invalid; start again.", [{ path: "query", message }], "invalid_callback");
+
 /** The code was bad, expired or already used (a replayed callback, say). */
 export const invalidGrant = () =>
   new BadRequest(

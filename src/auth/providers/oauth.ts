@@ -9,7 +9,7 @@ import {
   type OAuth2Tokens,
 } from "arctic";
 import { ApiError } from "../../lib/errors";
-import { accessDenied, invalidGrant, upstreamFailure } from "./failures";
+import { accessDenied, invalidCallback, invalidGrant, upstreamFailure } from "./failures";
 import type { ExternalProfile, ProviderTokens, SignInProvider } from "./types";
 
 /**
@@ -59,7 +59,7 @@ export function oauthProvider(
       const params = callbackUrl.searchParams;
       if (params.has("error")) throw accessDenied();
       const code = params.get("code");
-      if (!code) throw upstreamFailure(spec.id, "callback", { reason: "no code" });
+      if (!code) throw invalidCallback("No authorization code.");
       const tokens = await tokenRequest(spec.id, "code exchange", () =>
         client.validateAuthorizationCode(spec.tokenEndpoint, code, spec.pkce ? pending.codeVerifier : null),
       );
