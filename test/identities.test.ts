@@ -153,12 +153,30 @@ describe("freshAccessToken", () => {
     expect((await row(identityId))!.accessTokenSealed).not.toBe(before.accessTokenSealed);
   });
 
-  it("asks for a new sign-in when the refresh token is no longer good", async () => {
+  it("asks for a new sign-in when the provider refuses the refresh token", async () => {
     const { identityId } = await signUp("google");
     await db().update(identities).set({ tokenExpiresAt: new Date(Date.now() - 1000) }).where(eq(identities.id, identityId));
     const stale = (await row(identityId))!;
     await freshAccessToken(db(), env, stale); // uses (and so retires) the refresh token
+    // Put the retired refresh token back, as if the provider had revoked the stored one.
+    await db().update(identities).set(stale).where(eq(identities.id, identityId));
     await expect(freshAccessToken(db(), env, stale)).rejects.toMatchObject({ status: 403, code: "provider_reauthentication_required" });
+  });
+
+  it("uses the token another request refreshed meanwhile instead of failing on the rotated refresh token", async () => {
+    const { identityId } = await signUp("gitlab");
+    await db().update(identities).set({ tokenExpiresAt: new Date(Date.now() - 1000) }).where(eq(identities.id, identityId));
+    const stale = (await row(identityId))!;
+    const first = await freshAccessToken(db(), env, stale);
+    expect(await freshAccessToken(db(), env, stale)).toBe(first);
+  });
+
+  it("asks for a new sign-in when the tokens were sealed under a key no longer configured", async () => {
+    const { identityId } = await signUp("gitlab");
+    const rotated = { ...env, SEALING_KEY: btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(32)))) } as Env;
+    await expect(freshAccessToken(db(), rotated, (await row(identityId))!)).rejects.toMatchObject({
+      code: "provider_reauthentication_required",
+    });
   });
 
   it("asks for a new sign-in when there is no refresh token", async () => {

@@ -7,8 +7,11 @@ import { readConfig, requireSealingKeys } from "../env";
 import { ApiError, Conflict, Forbidden, NotFound } from "../lib/errors";
 import { newId } from "../lib/ids";
 import { toPage, type Page } from "../lib/pagination";
-import { seal, unseal, type SealingKeys } from "../lib/seal";
+import { seal, SealError, unseal, type SealingKeys } from "../lib/seal";
 import { auditInsert } from "./audit";
+
+/** As `PATCH /api/v1/me` allows. */
+const MAX_NAME_LENGTH = 100;
 
 /** Who signed in at a provider, with the tokens it issued. */
 export interface ProviderSignIn {
@@ -23,8 +26,6 @@ export type RequestMeta = Pick<Caller, "requestId" | "ip">;
 export interface SignInOutcome {
   user: User;
   identity: Identity;
-  /** True when this sign-in linked the identity (to a new or to the signed-in user). */
-  linked: boolean;
 }
 
 /**
@@ -81,17 +82,26 @@ export async function signInWithIdentity(
       db.update(identities).set({ ...seen, ...sealed }).where(eq(identities.id, existing.identity.id)),
       db.update(users).set({ lastSeenAt: now }).where(eq(users.id, existing.user.id)),
     ]);
-    return {
-      user: { ...existing.user, lastSeenAt: now },
-      identity: { ...existing.identity, ...seen, ...sealed },
-      linked: false,
-    };
+    return { user: { ...existing.user, lastSeenAt: now }, identity: { ...existing.identity, ...seen, ...sealed } };
   }
 
   const id = newId("idn");
   const sealed = await sealTokens(keys, id, tokens);
-  const identityFor = (userId: string): Identity => ({ id, userId, provider, providerUserId: profile.id, ...seen, ...sealed, createdAt: now });
-  const linkEntry = { action: "identity.link", targetType: "identity", targetId: id, after: { provider, login: profile.login } };
+  const identityFor = (userId: string): Identity => ({
+    id,
+    userId,
+    provider,
+    providerUserId: profile.id,
+    ...seen,
+    ...sealed,
+    createdAt: now,
+  });
+  const linkEntry = {
+    action: "identity.link",
+    targetType: "identity",
+    targetId: id,
+    after: { provider, login: profile.login },
+  };
 
   if (current) {
     if (currentsOwn.length > 0) {
@@ -99,7 +109,7 @@ export async function signInWithIdentity(
     }
     const identity = identityFor(current.id);
     await applyWrites(db, [db.insert(identities).values(identity), auditInsert(db, actor(current, request), linkEntry)]);
-    return { user: current, identity, linked: true };
+    return { user: current, identity };
   }
 
   if (!email || !profile.emailVerified) {
@@ -117,7 +127,7 @@ export async function signInWithIdentity(
   const user: User = {
     id: newId("usr"),
     email,
-    name: profile.name?.trim() || profile.login || email.split("@")[0]!,
+    name: (profile.name?.trim() || profile.login || email.split("@")[0]!).slice(0, MAX_NAME_LENGTH),
     avatarUrl: profile.avatarUrl,
     createdAt: now,
     lastSeenAt: now,
@@ -128,10 +138,15 @@ export async function signInWithIdentity(
   await applyWrites(db, [
     db.insert(users).values(user),
     db.insert(identities).values(identity),
-    auditInsert(db, actor(user, request), { action: "user.create", targetType: "user", targetId: user.id, after: { email, provider } }),
+    auditInsert(db, actor(user, request), {
+      action: "user.create",
+      targetType: "user",
+      targetId: user.id,
+      after: { email, provider },
+    }),
     auditInsert(db, actor(user, request), linkEntry),
   ]);
-  return { user, identity, linked: true };
+  return { user, identity };
 }
 
 /** A user's identities, newest first. */
@@ -165,7 +180,10 @@ export async function unlinkIdentity(
   if (!target) throw new NotFound("Identity");
   const othersUsable = mine.some((i) => i.id !== identityId && signInWays.providers.includes(i.provider));
   if (!othersUsable && !signInWays.devLogin) {
-    throw new Conflict("This is your only way to sign in; link another account before unlinking it.", "last_sign_in_method");
+    throw new Conflict(
+      "This is your only way to sign in; link another account before unlinking it.",
+      "last_sign_in_method",
+    );
   }
   await db.batch([
     db.delete(identities).where(and(eq(identities.id, identityId), eq(identities.userId, caller.user.id))),
@@ -181,28 +199,33 @@ export async function unlinkIdentity(
 /** Refresh this long before the provider's stated expiry, so a token does not die in flight. */
 const REFRESH_MARGIN_MS = 60_000;
 
+const isFresh = (identity: Identity) =>
+  (identity.tokenExpiresAt?.getTime() ?? Number.POSITIVE_INFINITY) - REFRESH_MARGIN_MS > Date.now();
+
 /**
  * The identity's provider access token, refreshed through the provider (and re-sealed) when
- * it has expired or is about to. Without a usable refresh token the user must sign in with
- * the provider again: 403 `provider_reauthentication_required`.
+ * it has expired or is about to. When the user must sign in with the provider again (no
+ * refresh token, or one the provider refuses, or tokens sealed under a key no longer
+ * configured) it throws 403 `provider_reauthentication_required`.
  */
 export async function freshAccessToken(db: Database, env: Env, identity: Identity): Promise<string> {
   const config = readConfig(env);
   const keys = requireSealingKeys(config);
-  const expiresAt = identity.tokenExpiresAt?.getTime() ?? Number.POSITIVE_INFINITY;
-  if (expiresAt - REFRESH_MARGIN_MS > Date.now()) {
-    return unseal(keys, identity.accessTokenSealed, tokenContext(identity.id, "access"));
-  }
+  if (isFresh(identity)) return openToken(keys, identity, "access");
   const settings = providerSettings(config, identity.provider);
   if (!identity.refreshTokenSealed || !settings) throw reauthenticate(identity.provider);
-  const refreshToken = await unseal(keys, identity.refreshTokenSealed, tokenContext(identity.id, "refresh"));
+  const refreshToken = await openToken(keys, identity, "refresh");
   let tokens: ProviderTokens;
   try {
     tokens = await signInProvider(settings, null).refresh(refreshToken);
   } catch (error) {
-    // The refresh token was revoked or has expired.
-    if (error instanceof ApiError && error.code === "invalid_grant") throw reauthenticate(identity.provider);
-    throw error;
+    if (!(error instanceof ApiError && error.code === "invalid_grant")) throw error;
+    // Another request may have refreshed (and so rotated) it first: use what that one stored.
+    const latest = await db.select().from(identities).where(eq(identities.id, identity.id)).get();
+    if (latest && latest.refreshTokenSealed !== identity.refreshTokenSealed && isFresh(latest)) {
+      return openToken(keys, latest, "access");
+    }
+    throw reauthenticate(identity.provider); // revoked or expired
   }
   // Providers that do not rotate refresh tokens leave them out of the answer.
   const sealed = await sealTokens(keys, identity.id, { ...tokens, refreshToken: tokens.refreshToken ?? refreshToken });
@@ -211,7 +234,21 @@ export async function freshAccessToken(db: Database, env: Env, identity: Identit
 }
 
 const reauthenticate = (provider: string) =>
-  new Forbidden(`Your ${provider} authorization has expired; sign in with ${provider} again.`, "provider_reauthentication_required");
+  new Forbidden(
+    `Your ${provider} authorization has expired; sign in with ${provider} again.`,
+    "provider_reauthentication_required",
+  );
+
+async function openToken(keys: SealingKeys, identity: Identity, kind: "access" | "refresh"): Promise<string> {
+  const sealed = kind === "access" ? identity.accessTokenSealed : identity.refreshTokenSealed!;
+  try {
+    return await unseal(keys, sealed, tokenContext(identity.id, kind));
+  } catch (error) {
+    // Sealed under a key that has since been removed: only a new sign-in brings new tokens.
+    if (error instanceof SealError) throw reauthenticate(identity.provider);
+    throw error;
+  }
+}
 
 /** Sealed for this identity and purpose only (see src/lib/seal.ts). */
 const tokenContext = (identityId: string, kind: "access" | "refresh") => `identity:${identityId}:${kind}`;
@@ -219,7 +256,9 @@ const tokenContext = (identityId: string, kind: "access" | "refresh") => `identi
 async function sealTokens(keys: SealingKeys, identityId: string, tokens: ProviderTokens) {
   return {
     accessTokenSealed: await seal(keys, tokens.accessToken, tokenContext(identityId, "access")),
-    refreshTokenSealed: tokens.refreshToken ? await seal(keys, tokens.refreshToken, tokenContext(identityId, "refresh")) : null,
+    refreshTokenSealed: tokens.refreshToken
+      ? await seal(keys, tokens.refreshToken, tokenContext(identityId, "refresh"))
+      : null,
     tokenExpiresAt: tokens.expiresAt,
   };
 }

@@ -1,4 +1,4 @@
-import type { Config, ProviderId, ProviderSettings } from "../../env";
+import type { Config, ProviderSettings } from "../../env";
 import { bitbucket } from "./bitbucket";
 import { github } from "./github";
 import { gitlab } from "./gitlab";
