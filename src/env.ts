@@ -12,10 +12,11 @@ export interface AppEnv {
 }
 
 /** A sign-in provider with its client credentials; only configured providers are listed. */
-export type ProviderSettings =
-  | { id: "github" | "gitlab"; clientId: string; clientSecret: string; /** Web origin (and path) of the instance. */ baseUrl: string }
-  | { id: "bitbucket" | "google"; clientId: string; clientSecret: string }
-  | { id: "oidc"; clientId: string; clientSecret: string; /** OpenID Connect issuer identifier. */ issuer: string };
+export type ProviderSettings = { clientId: string; clientSecret: string } & (
+  | { id: "github" | "gitlab"; /** Web origin (and path) of the instance. */ baseUrl: string }
+  | { id: "bitbucket" | "google" }
+  | { id: "oidc"; /** OpenID Connect issuer identifier, verbatim. */ issuer: string }
+);
 
 export type ProviderId = ProviderSettings["id"];
 
@@ -66,18 +67,29 @@ export function readConfig(env: Env): Config {
 
 function readProviders(env: Env, secrets: Secrets): ProviderSettings[] {
   const credentials = (clientId: string | undefined, clientSecret: string | undefined) =>
-    clientId?.trim() && clientSecret?.trim() ? { clientId: clientId.trim(), clientSecret: clientSecret.trim() } : null;
+    clientId?.trim() && clientSecret?.trim()
+      ? { clientId: clientId.trim(), clientSecret: clientSecret.trim() }
+      : null;
   const all: ProviderSettings[] = [];
   const github = credentials(env.GITHUB_CLIENT_ID, secrets.GITHUB_CLIENT_SECRET);
-  if (github) all.push({ id: "github", ...github, baseUrl: serviceUrl(env.GITHUB_BASE_URL || "https://github.com", "GITHUB_BASE_URL") });
+  if (github) {
+    all.push({ id: "github", ...github, baseUrl: baseUrl(env.GITHUB_BASE_URL || "https://github.com", "GITHUB_BASE_URL") });
+  }
   const gitlab = credentials(env.GITLAB_CLIENT_ID, secrets.GITLAB_CLIENT_SECRET);
-  if (gitlab) all.push({ id: "gitlab", ...gitlab, baseUrl: serviceUrl(env.GITLAB_BASE_URL || "https://gitlab.com", "GITLAB_BASE_URL") });
+  if (gitlab) {
+    all.push({ id: "gitlab", ...gitlab, baseUrl: baseUrl(env.GITLAB_BASE_URL || "https://gitlab.com", "GITLAB_BASE_URL") });
+  }
   const bitbucket = credentials(env.BITBUCKET_CLIENT_ID, secrets.BITBUCKET_CLIENT_SECRET);
   if (bitbucket) all.push({ id: "bitbucket", ...bitbucket });
   const google = credentials(env.GOOGLE_CLIENT_ID, secrets.GOOGLE_CLIENT_SECRET);
   if (google) all.push({ id: "google", ...google });
   const oidc = credentials(env.OIDC_CLIENT_ID, secrets.OIDC_CLIENT_SECRET);
-  if (oidc && env.OIDC_ISSUER) all.push({ id: "oidc", ...oidc, issuer: serviceUrl(env.OIDC_ISSUER, "OIDC_ISSUER") });
+  const issuer = env.OIDC_ISSUER?.trim();
+  if (oidc && issuer) {
+    // Compared verbatim with what the provider says (Auth0's ends in a slash): checked, not normalised.
+    checkedUrl(issuer, "OIDC_ISSUER");
+    all.push({ id: "oidc", ...oidc, issuer });
+  }
   return all;
 }
 
@@ -96,11 +108,14 @@ export function requireSealingKeys(config: Config): SealingKeys {
   return config.sealingKeys;
 }
 
+/** A provider instance's base URL, without a trailing slash (paths are appended to it). */
+const baseUrl = (value: string, name: string) => checkedUrl(value, name).href.replace(/\/+$/, "");
+
 /**
- * An external service's URL, without a trailing slash. HTTPS only, except plain HTTP to a
- * loopback host for local development (a deployed Worker cannot reach loopback anyway).
+ * An external service's URL. HTTPS only, except plain HTTP to a loopback host for local
+ * development (a deployed Worker cannot reach loopback anyway).
  */
-function serviceUrl(value: string, name: string): string {
+function checkedUrl(value: string, name: string): URL {
   let url: URL;
   try {
     url = new URL(value);
@@ -111,7 +126,7 @@ function serviceUrl(value: string, name: string): string {
     throw new Error(`${name} must be an https:// URL (http:// only for localhost).`);
   }
   if (url.search || url.hash) throw new Error(`${name} must not have a query or fragment.`);
-  return url.href.replace(/\/+$/, "");
+  return url;
 }
 
 export function isLoopback(url: URL): boolean {

@@ -162,8 +162,19 @@ describe("self-hosted instances", () => {
     expect(await (await call("/api/v1/me", { headers: { cookie } })).json()).toMatchObject({ email: account.email });
   });
 
-  it("refuses a base URL that is not https", () => {
+  it("refuses a base URL or issuer that is not https (but for localhost)", () => {
     expect(() => readConfig({ ...env, GITLAB_BASE_URL: "http://gitlab.example.com" })).toThrow(/GITLAB_BASE_URL must be an https/);
+    expect(() => readConfig({ ...env, OIDC_ISSUER: "http://idp.example.com" })).toThrow(/OIDC_ISSUER must be an https/);
+    expect(() => readConfig({ ...env, GITHUB_BASE_URL: "not a url" })).toThrow(/GITHUB_BASE_URL is not a URL/);
+    expect(readConfig({ ...env, GITLAB_BASE_URL: "http://localhost:8929/" }).providers).toContainEqual(
+      expect.objectContaining({ id: "gitlab", baseUrl: "http://localhost:8929" }),
+    );
+  });
+
+  it("keeps the OpenID Connect issuer verbatim, trailing slash and all", () => {
+    expect(readConfig({ ...env, OIDC_ISSUER: "https://tenant.idp.example/" }).providers).toContainEqual(
+      expect.objectContaining({ id: "oidc", issuer: "https://tenant.idp.example/" }),
+    );
   });
 });
 

@@ -136,7 +136,8 @@ export async function refresh(config: OidcClientConfig, refreshToken: string): P
   const as = await discover(config);
   const client = clientOf(config);
   try {
-    const response = await oauth.refreshTokenGrantRequest(as, client, clientAuth(as, config), refreshToken, httpOptions(config));
+    const auth = clientAuth(as, config);
+    const response = await oauth.refreshTokenGrantRequest(as, client, auth, refreshToken, httpOptions(config));
     return tokensOf(await oauth.processRefreshTokenResponse(as, client, response));
   } catch (error) {
     throw tokenFailure(error, "refresh");
@@ -188,7 +189,9 @@ function tokensOf(result: oauth.TokenEndpointResponse): ProviderTokens {
 function tokenFailure(error: unknown, step: string): ApiError {
   if (error instanceof ApiError) return error;
   if (error instanceof oauth.ResponseBodyError) {
-    return error.error === "invalid_grant" ? invalidGrant() : upstreamFailure("oidc", step, { error: error.error, status: error.status });
+    return error.error === "invalid_grant"
+      ? invalidGrant()
+      : upstreamFailure("oidc", step, { error: error.error, status: error.status });
   }
   if (
     error instanceof oauth.OperationProcessingError &&

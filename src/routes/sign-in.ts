@@ -2,11 +2,11 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { constantTimeEqual } from "@oslojs/crypto/subtle";
 import type { Context, MiddlewareHandler } from "hono";
 import { requestMetaOf } from "../auth/principal";
-import { providerSettings, signInProvider } from "../auth/providers";
+import { providerSettings, signInProvider, type SignInProvider } from "../auth/providers";
 import { createSession, setSessionCookie } from "../auth/sessions";
 import { invalidState, saveSignInFlow, takeSignInFlow } from "../auth/sign-in-flow";
 import { database } from "../db/client";
-import { PROVIDER_IDS, readConfig, requireSealingKeys, type AppEnv, type Config, type ProviderSettings } from "../env";
+import { PROVIDER_IDS, readConfig, requireSealingKeys, type AppEnv } from "../env";
 import { NotFound } from "../lib/errors";
 import { safeRedirectPath } from "../lib/safe-redirect";
 import { signInWithIdentity } from "../services/identities";
@@ -37,23 +37,69 @@ const configuredProvider: MiddlewareHandler<AppEnv> = async (c, next) => {
 
 const redirected = { description: "Redirects the browser." };
 
-/** This deployment's callback URL for a provider: what is registered with the provider. */
-function redirectUriFor(c: Context<AppEnv>, config: Config, provider: ProviderSettings): string {
-  return `${config.publicOrigin ?? new URL(c.req.url).origin}/auth/${provider.id}/callback`;
+/** This deployment's callback URL at `path`: what is registered with the provider. */
+export function callbackUri(c: Context<AppEnv>, path: string): string {
+  return `${readConfig(c.env).publicOrigin ?? new URL(c.req.url).origin}${path}`;
 }
 
 const encoder = new TextEncoder();
 const sameState = (a: string, b: string) => constantTimeEqual(encoder.encode(a), encoder.encode(b));
 
 /**
- * Sign-in with GitHub, GitLab, Bitbucket, Google or an OpenID Connect provider: one pipeline
- * for all, each provider adapting only how it authorizes and reads the account
- * (src/auth/providers). The login route binds the flow to the browser (sealed cookie) and
- * sends it to the provider; the callback checks it came back to the same browser with the
- * same state, lets the provider finish (code exchange with PKCE; nonce and ID token for
- * OpenID Connect), then signs the user in (or, for a signed-in user, links the account) and
- * returns them where they started.
+ * The sign-in pipeline, one for every provider (and for organization single sign-on, which
+ * passes `sso:…` names and its own providers): each provider adapts only how it authorizes and
+ * reads the account (src/auth/providers).
+ *
+ * `beginSignIn` binds the flow to the browser (sealed cookie: state, PKCE verifier, nonce,
+ * sanitised returnTo) and sends it to the provider.
  */
+export async function beginSignIn(c: Context<AppEnv>, name: string, provider: SignInProvider, returnTo?: string) {
+  const keys = requireSealingKeys(readConfig(c.env));
+  const start = await provider.begin();
+  await saveSignInFlow(c, keys, {
+    provider: name,
+    state: start.state,
+    codeVerifier: start.codeVerifier,
+    nonce: start.nonce,
+    returnTo: safeRedirectPath(returnTo),
+    startedAt: Date.now(),
+  });
+  return c.redirect(start.url.href, 302);
+}
+
+/**
+ * `finishSignIn` checks the browser came back with the flow it started (same state), lets the
+ * provider finish (code exchange with PKCE; nonce and ID token for OpenID Connect), signs the
+ * user in with a new session (or, for a signed-in user, links the account) and returns them
+ * where they started. `redirectUri` is the one `provider` was made with.
+ */
+export async function finishSignIn(c: Context<AppEnv>, name: string, provider: SignInProvider, redirectUri: string) {
+  const config = readConfig(c.env);
+  const keys = requireSealingKeys(config);
+  const flow = await takeSignInFlow(c, keys, name);
+  const state = new URL(c.req.url).searchParams.get("state");
+  if (!state || !sameState(state, flow.state)) throw invalidState("The sign-in state does not match; start again.");
+
+  const callbackUrl = new URL(redirectUri);
+  callbackUrl.search = new URL(c.req.url).search;
+  const result = await provider.complete(callbackUrl, flow);
+
+  const principal = c.get("principal");
+  const current = principal?.via === "session" ? principal.user : null;
+  const db = database(c.env.DB);
+  const { user } = await signInWithIdentity(db, keys, { provider: name, ...result }, requestMetaOf(c), current);
+  if (!current) setSessionCookie(c, await createSession(db, user.id, config.sessionTtlMs), config.sessionTtlMs);
+  return c.redirect(safeRedirectPath(flow.returnTo), 302);
+}
+
+/** The configured provider named in the path (the `configuredProvider` middleware vouched for it). */
+function pathProvider(c: Context<AppEnv>, id: string) {
+  const settings = providerSettings(readConfig(c.env), id)!;
+  const redirectUri = callbackUri(c, `/auth/${settings.id}/callback`);
+  return { name: settings.id, provider: signInProvider(settings, redirectUri), redirectUri };
+}
+
+/** Sign-in with GitHub, GitLab, Bitbucket, Google or the instance's OpenID Connect provider. */
 export const signInRoutes = createRouter()
   .openapi(
     createRoute({
@@ -69,19 +115,8 @@ export const signInRoutes = createRouter()
       responses: { 302: redirected, 400: errors[400], 404: errors[404], 502: errors[502] },
     }),
     async (c) => {
-      const config = readConfig(c.env);
-      const keys = requireSealingKeys(config);
-      const settings = providerSettings(config, c.req.valid("param").provider)!;
-      const start = await signInProvider(settings, redirectUriFor(c, config, settings)).begin();
-      await saveSignInFlow(c, keys, {
-        provider: settings.id,
-        state: start.state,
-        codeVerifier: start.codeVerifier,
-        nonce: start.nonce,
-        returnTo: safeRedirectPath(c.req.valid("query").returnTo),
-        startedAt: Date.now(),
-      });
-      return c.redirect(start.url.href, 302);
+      const { name, provider } = pathProvider(c, c.req.valid("param").provider);
+      return beginSignIn(c, name, provider, c.req.valid("query").returnTo);
     },
   )
   .openapi(
@@ -110,23 +145,7 @@ export const signInRoutes = createRouter()
       },
     }),
     async (c) => {
-      const config = readConfig(c.env);
-      const keys = requireSealingKeys(config);
-      const settings = providerSettings(config, c.req.valid("param").provider)!;
-      const flow = await takeSignInFlow(c, keys, settings.id);
-      const { state } = c.req.valid("query");
-      if (!state || !sameState(state, flow.state)) throw invalidState("The sign-in state does not match; start again.");
-
-      const redirectUri = redirectUriFor(c, config, settings);
-      const callbackUrl = new URL(redirectUri);
-      callbackUrl.search = new URL(c.req.url).search;
-      const result = await signInProvider(settings, redirectUri).complete(callbackUrl, flow);
-
-      const principal = c.get("principal");
-      const current = principal?.via === "session" ? principal.user : null;
-      const db = database(c.env.DB);
-      const { user } = await signInWithIdentity(db, keys, { provider: settings.id, ...result }, requestMetaOf(c), current);
-      if (!current) setSessionCookie(c, await createSession(db, user.id, config.sessionTtlMs), config.sessionTtlMs);
-      return c.redirect(safeRedirectPath(flow.returnTo), 302);
+      const { name, provider, redirectUri } = pathProvider(c, c.req.valid("param").provider);
+      return finishSignIn(c, name, provider, redirectUri);
     },
   );

@@ -7,7 +7,7 @@ import { oauthProvider } from "./oauth";
 import { oidcProvider } from "./oidc";
 import type { SignInProvider } from "./types";
 
-export type { ExternalProfile, PendingAuthorization, ProviderTokens } from "./types";
+export type { ExternalProfile, PendingAuthorization, ProviderTokens, SignInProvider } from "./types";
 
 /** The configured provider with this id, or null when it is unknown or not configured. */
 export function providerSettings(config: Config, id: string): ProviderSettings | null {
