@@ -1,31 +1,56 @@
+import { randomBytes } from "node:crypto";
 import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
+import { CLIENTS } from "./test/fixtures.ts";
+import { outboundService } from "./test/node/outbound.ts";
 
 // Two projects: the Worker's suites run inside workerd; the runner's run in Node.
-export default defineConfig(async () => ({
-  test: {
-    // Request logs of passing tests are noise; a failing test shows its own.
-    silent: "passed-only",
-    projects: [
-      {
-        plugins: [
-          cloudflareTest({
-            wrangler: { configPath: "./wrangler.toml" },
-            miniflare: {
-              bindings: {
-                DEV_LOGIN: "true",
-                BOOTSTRAP_ADMIN_EMAIL: "root@example.com",
-                // The same SQL files `wrangler d1 migrations apply` runs, applied by test/setup.ts.
-                TEST_MIGRATIONS: await readD1Migrations("./migrations"),
+export default defineConfig(async () => {
+  // The same SQL files `wrangler d1 migrations apply` runs, applied by test/setup.ts.
+  const migrations = await readD1Migrations("./migrations");
+  return {
+    test: {
+      // Request logs of passing tests are noise; a failing test shows its own.
+      silent: "passed-only" as const,
+      projects: [
+        {
+          plugins: [
+            // Options are resolved after the global setup has started the local providers.
+            cloudflareTest(({ inject }) => ({
+              wrangler: { configPath: "./wrangler.toml" },
+              miniflare: {
+                bindings: {
+                  DEV_LOGIN: "true",
+                  BOOTSTRAP_ADMIN_EMAIL: "root@example.com",
+                  TEST_MIGRATIONS: migrations,
+                  SEALING_KEY: randomBytes(32).toString("base64"),
+                  GITHUB_CLIENT_ID: CLIENTS.github.id,
+                  GITHUB_CLIENT_SECRET: CLIENTS.github.secret,
+                  GITLAB_CLIENT_ID: CLIENTS.gitlab.id,
+                  GITLAB_CLIENT_SECRET: CLIENTS.gitlab.secret,
+                  BITBUCKET_CLIENT_ID: CLIENTS.bitbucket.id,
+                  BITBUCKET_CLIENT_SECRET: CLIENTS.bitbucket.secret,
+                  GOOGLE_CLIENT_ID: CLIENTS.google.id,
+                  GOOGLE_CLIENT_SECRET: CLIENTS.google.secret,
+                  OIDC_ISSUER: inject("oidcIssuer"),
+                  OIDC_CLIENT_ID: CLIENTS.oidc.id,
+                  OIDC_CLIENT_SECRET: CLIENTS.oidc.secret,
+                },
+                outboundService: outboundService({ fakeProviders: inject("fakeProviders"), oidcIssuer: inject("oidcIssuer") }),
               },
-            },
-          }),
-        ],
-        test: { name: "worker", include: ["test/**/*.test.ts"], setupFiles: ["./test/setup.ts"] },
-      },
-      {
-        test: { name: "runner", include: ["runner/test/**/*.test.ts"], environment: "node" },
-      },
-    ],
-  },
-}));
+            })),
+          ],
+          test: {
+            name: "worker",
+            include: ["test/**/*.test.ts"],
+            globalSetup: ["./test/node/global-setup.ts"],
+            setupFiles: ["./test/setup.ts"],
+          },
+        },
+        {
+          test: { name: "runner", include: ["runner/test/**/*.test.ts"], environment: "node" },
+        },
+      ],
+    },
+  };
+});

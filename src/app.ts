@@ -8,11 +8,13 @@ import { securityHeaders } from "./middleware/security-headers";
 import { adminRoutes } from "./routes/admin";
 import { authRoutes } from "./routes/auth";
 import { healthRoutes } from "./routes/health";
+import { identityRoutes } from "./routes/identities";
 import { memberRoutes } from "./routes/members";
 import { meRoutes } from "./routes/me";
 import { createRouter } from "./routes/openapi";
 import { orgRoutes } from "./routes/orgs";
 import { runnerRoutes } from "./routes/runners";
+import { signInRoutes } from "./routes/sign-in";
 import { teamRoutes } from "./routes/teams";
 import { tokenRoutes } from "./routes/tokens";
 import { workspaceRoutes } from "./routes/workspaces";
@@ -36,10 +38,13 @@ export function createApp() {
   app.use("/api/*", except(RUNNER_CONNECT, authenticate));
   app.use("/auth/*", authenticate);
 
+  // The development sign-in (`/auth/dev/login`) is mounted before `/auth/{provider}/login`, which it would match.
   for (const routes of [
     healthRoutes,
     authRoutes,
+    signInRoutes,
     meRoutes,
+    identityRoutes,
     tokenRoutes,
     orgRoutes,
     memberRoutes,

@@ -1,7 +1,8 @@
 import { env, exports } from "cloudflare:workers";
 import { expect } from "vitest";
+import { ORIGIN } from "./fixtures";
 
-export const ORIGIN = "https://edgepod.test";
+export { ORIGIN } from "./fixtures";
 
 /** A request to the Worker through its real fetch handler. */
 export function call(path: string, init: RequestInit = {}): Promise<Response> {

@@ -105,7 +105,7 @@ describe("health", () => {
 
   it("publishes the public configuration", async () => {
     const res = await call("/api/config");
-    expect(await res.json()).toEqual({ devLogin: true, authProviders: [] });
+    expect(await res.json()).toEqual({ devLogin: true, authProviders: ["github", "gitlab", "bitbucket", "google", "oidc"] });
   });
 });
 
@@ -140,11 +140,15 @@ describe("OpenAPI document", () => {
         "GET /readyz",
         "GET /api/config",
         "GET /auth/dev/login",
+        "GET /auth/{provider}/login",
+        "GET /auth/{provider}/callback",
         "POST /auth/logout",
         "GET /api/v1/me",
         "PATCH /api/v1/me",
         "DELETE /api/v1/me",
         "GET /api/v1/me/audit-logs",
+        "GET /api/v1/me/identities",
+        "DELETE /api/v1/me/identities/{id}",
         "POST /api/v1/tokens",
         "GET /api/v1/tokens",
         "GET /api/v1/tokens/{id}",

@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import { createApp } from "../src/app";
 import { asBearer, asBrowser, issueToken, signIn } from "./helpers";
 import { world } from "./org-helpers";
+import { fakeAccount, startSignIn, throughFakeProvider } from "./sign-in-helpers";
 
 /**
  * Wraps D1 to count round trips: each statement executed alone is one, each batch is one.
@@ -39,12 +40,12 @@ function countingD1(real: D1Database) {
   return { db, counter };
 }
 
-async function measure(path: string, headers: Record<string, string>) {
+async function measure(path: string, headers: Record<string, string>, status = 200) {
   const { db, counter } = countingD1(env.DB);
   const pending: Promise<unknown>[] = [];
   const ctx = { waitUntil: (p: Promise<unknown>) => pending.push(p), passThroughOnException() {}, props: {} };
   const res = await createApp().request(path, { headers }, { ...env, DB: db }, ctx as unknown as ExecutionContext);
-  expect(res.status).toBe(200);
+  expect(res.status, await res.clone().text()).toBe(status);
   await Promise.all(pending);
   return counter.roundTrips;
 }
@@ -84,5 +85,15 @@ describe("D1 round trips per request", () => {
       expect(await measure(`/api/v1/orgs/${w.org.id}/invitations?limit=${limit}`, owner)).toBe(2);
     }
     expect(await measure(`/api/v1/orgs/${w.org.id}`, owner)).toBe(2);
+  });
+
+  it("a provider sign-in callback makes three: the look-ups, the writes with their audit rows, the session", async () => {
+    const account = fakeAccount();
+    for (const step of ["sign-up", "sign-in"]) {
+      // First a sign-up (user, identity and audit rows in one batch), then a sign-in (identity and user updated).
+      const { authorizeUrl, flowCookie } = await startSignIn("gitlab");
+      const back = await throughFakeProvider(authorizeUrl, account);
+      expect(await measure(back.href, { cookie: flowCookie }, 302), step).toBe(3);
+    }
   });
 });

@@ -34,10 +34,10 @@ export function requirePrincipal(c: Context<AppEnv>, scope: Scope): Principal {
 export function callerOf(c: Context<AppEnv>): Caller {
   const principal = c.get("principal");
   if (!principal) throw new Unauthorized();
-  return {
-    user: principal.user,
-    scopes: principal.scopes,
-    requestId: c.get("requestId"),
-    ip: c.req.header("cf-connecting-ip") ?? null,
-  };
+  return { user: principal.user, scopes: principal.scopes, ...requestMetaOf(c) };
+}
+
+/** What the audit log records of a request, signed in or not (a sign-in is not, yet). */
+export function requestMetaOf(c: Context<AppEnv>): Pick<Caller, "requestId" | "ip"> {
+  return { requestId: c.get("requestId"), ip: c.req.header("cf-connecting-ip") ?? null };
 }

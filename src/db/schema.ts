@@ -235,6 +235,39 @@ export const runnerTokens = sqliteTable(
   (t) => [index("runner_tokens_runner_idx").on(t.runnerId)],
 );
 
+/**
+ * An account at a sign-in provider, linked to one user. A user has at most one identity per
+ * provider. The provider's tokens are sealed (src/lib/seal.ts) and never leave the Worker.
+ */
+export const identities = sqliteTable(
+  "identities",
+  {
+    id: text("id").primaryKey(),
+    userId: text("user_id")
+      .notNull()
+      .references(() => users.id, { onDelete: "cascade" }),
+    /** `github`, `gitlab`, `bitbucket`, `google`, `oidc`. */
+    provider: text("provider").notNull(),
+    /** The provider's stable id for the account (for OpenID Connect: `<issuer>#<sub>`). */
+    providerUserId: text("provider_user_id").notNull(),
+    /** The account's handle at the provider, as last seen. */
+    login: text("login"),
+    /** The account's verified e-mail at the provider, as last seen. */
+    email: text("email"),
+    accessTokenSealed: text("access_token_sealed").notNull(),
+    refreshTokenSealed: text("refresh_token_sealed"),
+    /** When the access token expires; null when the provider did not say (it may never). */
+    tokenExpiresAt: timestamp("token_expires_at"),
+    createdAt: createdAt(),
+    /** Last sign-in or token refresh. */
+    updatedAt: timestamp("updated_at").notNull(),
+  },
+  (t) => [
+    uniqueIndex("identities_provider_account_idx").on(t.provider, t.providerUserId),
+    uniqueIndex("identities_user_provider_idx").on(t.userId, t.provider),
+  ],
+);
+
 export type User = typeof users.$inferSelect;
 export type Session = typeof sessions.$inferSelect;
 export type PersonalAccessToken = typeof personalAccessTokens.$inferSelect;
@@ -245,3 +278,4 @@ export type Invitation = typeof invitations.$inferSelect;
 export type Team = typeof teams.$inferSelect;
 export type Workspace = typeof workspaces.$inferSelect;
 export type Runner = typeof runners.$inferSelect;
+export type Identity = typeof identities.$inferSelect;

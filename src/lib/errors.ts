@@ -56,3 +56,10 @@ export class LimitExceeded extends ApiError {
     super(422, "limit_exceeded", message);
   }
 }
+
+/** An upstream service (a sign-in provider, say) failed or answered nonsense. */
+export class BadGateway extends ApiError {
+  constructor(message: string, code = "upstream_error") {
+    super(502, code, message);
+  }
+}

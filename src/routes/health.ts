@@ -1,5 +1,5 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import { readConfig } from "../env";
+import { PROVIDER_IDS, readConfig } from "../env";
 import { createRouter, jsonResponse } from "./openapi";
 
 const Status = z.object({ status: z.enum(["ok", "unavailable"]) }).openapi("Status");
@@ -7,7 +7,9 @@ const Status = z.object({ status: z.enum(["ok", "unavailable"]) }).openapi("Stat
 const ConfigSchema = z
   .object({
     devLogin: z.boolean().openapi({ description: "Whether `GET /auth/dev/login` is enabled." }),
-    authProviders: z.array(z.string()).openapi({ description: "Sign-in providers that are configured." }),
+    authProviders: z.array(z.enum(PROVIDER_IDS)).openapi({
+      description: "Configured sign-in providers, for `GET /auth/{provider}/login`, in display order.",
+    }),
   })
   .openapi("PublicConfig");
 
@@ -48,5 +50,8 @@ export const healthRoutes = createRouter()
       summary: "Public feature flags for the dashboard and CLIs",
       responses: { 200: jsonResponse(ConfigSchema, "Feature flags.") },
     }),
-    (c) => c.json({ devLogin: readConfig(c.env).devLogin, authProviders: [] }, 200),
+    (c) => {
+      const config = readConfig(c.env);
+      return c.json({ devLogin: config.devLogin, authProviders: config.providers.map((p) => p.id) }, 200);
+    },
   );

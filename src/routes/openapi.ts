@@ -32,6 +32,7 @@ export const errors = {
   410: errorResponse("Gone: it existed but has expired."),
   426: errorResponse("This route speaks WebSocket only."),
   422: errorResponse("A limit was reached."),
+  502: errorResponse("An upstream service (a sign-in provider) failed or answered unexpectedly."),
 } as const;
 
 export const jsonBody = <T extends z.ZodType>(schema: T) => ({
