@@ -84,7 +84,20 @@ export class RunnerDO extends DurableObject<Env> {
     return new Response(null, { status: 101, webSocket: client });
   }
 
-  override async webSocketMessage(ws: WebSocket, raw: string | ArrayBuffer): Promise<void> {
+  /** Messages are handled one after another, in the order the runner sent them. */
+  private inbox: Promise<void> = Promise.resolve();
+
+  override webSocketMessage(ws: WebSocket, raw: string | ArrayBuffer): Promise<void> {
+    // Forwarding awaits other objects, which lets the next message in; without this chain a
+    // log line could overtake the phase change sent before it.
+    const handled = this.inbox.then(() => this.handle(ws, raw));
+    this.inbox = handled.catch((error: unknown) => {
+      console.error(JSON.stringify({ msg: "runner message failed", error: String(error) }));
+    });
+    return handled;
+  }
+
+  private async handle(ws: WebSocket, raw: string | ArrayBuffer): Promise<void> {
     let parsed: unknown;
     try {
       parsed = JSON.parse(typeof raw === "string" ? raw : new TextDecoder().decode(raw));
@@ -113,8 +126,9 @@ export class RunnerDO extends DurableObject<Env> {
     }
   }
 
-  override async webSocketClose(ws: WebSocket, code: number): Promise<void> {
-    ws.close(code === 1005 ? 1000 : code, "bye");
+  override async webSocketClose(ws: WebSocket): Promise<void> {
+    // Complete the closing handshake; codes like 1005/1006 only describe, they cannot be sent.
+    ws.close(1000, "bye");
     await this.onDisconnect();
   }
 

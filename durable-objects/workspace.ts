@@ -164,8 +164,9 @@ export class WorkspaceDO extends DurableObject<Env> {
     if (message === "ping") ws.send("pong");
   }
 
-  override async webSocketClose(ws: WebSocket, code: number): Promise<void> {
-    ws.close(code === 1005 ? 1000 : code, "bye");
+  override async webSocketClose(ws: WebSocket): Promise<void> {
+    // Complete the closing handshake; codes like 1005/1006 only describe, they cannot be sent.
+    ws.close(1000, "bye");
   }
 
   override async alarm(): Promise<void> {

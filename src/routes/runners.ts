@@ -3,7 +3,8 @@ import { callerOf } from "../auth/principal";
 import { isWellFormedToken } from "../auth/token-format";
 import { database } from "../db/client";
 import type { Runner } from "../db/schema";
-import { NotFound, Unauthorized } from "../lib/errors";
+import { ApiError, NotFound, Unauthorized } from "../lib/errors";
+import { upgradeResponse } from "../lib/websocket";
 import { mapPage, pageArgs, PageQuerySchema, pageSchema } from "../lib/pagination";
 import {
   deleteRunner,
@@ -144,12 +145,12 @@ export const runnerRoutes = createRouter()
       const runner = await findRunnerByToken(database(c.env.DB), token);
       if (!runner) throw new Unauthorized("The runner token is invalid or revoked.", "invalid_token");
       if (c.req.header("upgrade")?.toLowerCase() !== "websocket") {
-        return c.json({ error: { code: "upgrade_required", message: "Connect with a WebSocket.", requestId: c.get("requestId") } }, 426);
+        throw new ApiError(426, "upgrade_required", "Connect with a WebSocket.");
       }
       // The DO trusts these headers: only this route reaches it, and it sets them from the token.
       const headers = new Headers(c.req.raw.headers);
       headers.set("x-runner-id", runner.id);
       headers.set("x-org-id", runner.orgId);
-      return c.env.RUNNER.get(c.env.RUNNER.idFromName(runner.id)).fetch(new Request(c.req.url, { headers }));
+      return upgradeResponse(await c.env.RUNNER.get(c.env.RUNNER.idFromName(runner.id)).fetch(new Request(c.req.url, { headers })));
     },
   );

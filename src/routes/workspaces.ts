@@ -3,7 +3,7 @@ import { callerOf } from "../auth/principal";
 import { isSameSite } from "../auth/same-site";
 import { database } from "../db/client";
 import { readConfig } from "../env";
-import { Forbidden } from "../lib/errors";
+import { ApiError, Forbidden } from "../lib/errors";
 import { mapPage, pageArgs, PageQuerySchema, pageSchema } from "../lib/pagination";
 import {
   createWorkspace,
@@ -177,11 +177,11 @@ export const workspaceRoutes = createRouter()
     }),
     async (c) => {
       const caller = callerOf(c);
+      if (c.req.header("upgrade")?.toLowerCase() !== "websocket") {
+        throw new ApiError(426, "upgrade_required", "Connect with a WebSocket.");
+      }
       if (c.get("principal")?.via === "session" && !isSameSite(c)) {
         throw new Forbidden("Cross-site WebSocket refused.", "cross_site_request");
-      }
-      if (c.req.header("upgrade")?.toLowerCase() !== "websocket") {
-        return c.json({ error: { code: "upgrade_required", message: "Connect with a WebSocket.", requestId: c.get("requestId") } }, 426);
       }
       return subscribe(c.env, database(c.env.DB), caller, c.req.valid("param").id, c.req.raw);
     },

@@ -6,6 +6,7 @@ import { orgMembers, workspaces, type Workspace } from "../db/schema";
 import type { Config } from "../env";
 import { ApiError, BadRequest, Conflict } from "../lib/errors";
 import { newId } from "../lib/ids";
+import { upgradeResponse } from "../lib/websocket";
 import { toPage, type Page } from "../lib/pagination";
 import { ACCEPTED_FORMS, ContextUrlError, parseContextUrl } from "../scm/context-url";
 import type { WorkspaceRecord } from "../workspaces/types";
@@ -171,5 +172,5 @@ export async function heartbeat(env: Env, db: Database, caller: Caller, id: stri
 /** Hands a WebSocket upgrade to the workspace's DO, which keeps the subscriber. */
 export async function subscribe(env: Env, db: Database, caller: Caller, id: string, request: Request): Promise<Response> {
   await loadWorkspace(db, caller, id, "workspace.read");
-  return workspaceStub(env, id).fetch(request);
+  return upgradeResponse(await workspaceStub(env, id).fetch(request));
 }
