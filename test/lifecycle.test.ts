@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { canTransition, IllegalTransition, transition, TRANSITIONS, WORKSPACE_PHASES, type WorkspacePhase } from "../src/workspaces/lifecycle";
+import { canTransition, TRANSITIONS, WORKSPACE_PHASES, type WorkspacePhase } from "../src/workspaces/lifecycle";
 
 /** Every allowed move, written out: the intended lifecycle. Anything else is illegal. */
 const ALLOWED: [WorkspacePhase, WorkspacePhase][] = [
@@ -33,10 +33,7 @@ describe("workspace lifecycle", () => {
   const allowed = new Set(ALLOWED.map(([a, b]) => `${a}>${b}`));
 
   it.each(pairs)("%s → %s", (from, to) => {
-    const legal = allowed.has(`${from}>${to}`);
-    expect(canTransition(from, to)).toBe(legal);
-    if (legal) expect(transition(from, to)).toBe(to);
-    else expect(() => transition(from, to)).toThrow(IllegalTransition);
+    expect(canTransition(from, to)).toBe(allowed.has(`${from}>${to}`));
   });
 
   it("has no transition the written-out table lacks", () => {

@@ -1,7 +1,7 @@
 /**
  * The workspace lifecycle as an explicit state machine, with Gitpod's phases. The
- * WorkspaceDO owns one instance per workspace; every transition goes through `transition`,
- * which refuses what the table does not allow.
+ * WorkspaceDO owns one instance per workspace and moves only where `canTransition` allows;
+ * anything else (a late or out-of-order report) is refused and leaves the phase as it is.
  *
  *   preparing ─► pending ─► creating ─► initializing ─► running ─► stopping ─► stopped
  *       │           │          │             │             │           │
@@ -42,22 +42,6 @@ export const ON_RUNNER: ReadonlySet<WorkspacePhase> = new Set(["creating", "init
 export const STARTING: ReadonlySet<WorkspacePhase> = new Set(["preparing", "pending", "creating", "initializing"]);
 export const AT_REST: ReadonlySet<WorkspacePhase> = new Set(["stopped", "failed"]);
 
-export class IllegalTransition extends Error {
-  constructor(
-    readonly from: WorkspacePhase,
-    readonly to: WorkspacePhase,
-  ) {
-    super(`A workspace cannot go from ${from} to ${to}.`);
-    this.name = "IllegalTransition";
-  }
-}
-
 export function canTransition(from: WorkspacePhase, to: WorkspacePhase): boolean {
   return TRANSITIONS[from].includes(to);
-}
-
-/** The next phase, or an IllegalTransition. Staying in the same phase is not a transition. */
-export function transition(from: WorkspacePhase, to: WorkspacePhase): WorkspacePhase {
-  if (!canTransition(from, to)) throw new IllegalTransition(from, to);
-  return to;
 }
