@@ -9,71 +9,27 @@
 // Local observability (X_LOCAL_OBSERVABILITY) is off here, as in `npm start`: it traces
 // every request into a local SQLite file and costs ~40 % of D1-route throughput.
 import autocannon from "autocannon";
-import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { writeFileSync } from "node:fs";
+import { median, signIn, startWorker, token } from "./worker.mjs";
 
 const PORT = Number(process.env.BENCH_PORT ?? 8799);
-const BASE = `http://127.0.0.1:${PORT}`;
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 10);
 
-const state = mkdtempSync(join(tmpdir(), "edgepod-bench-"));
-const quiet = { stdio: ["ignore", "ignore", "inherit"], env: { ...process.env, X_LOCAL_OBSERVABILITY: "false" } };
-
-function run(cmd, args) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, quiet);
-    child.on("exit", (code) => (code === 0 ? resolve() : reject(new Error(`${cmd} ${args.join(" ")} exited ${code}`))));
-  });
-}
-
-async function waitFor(url, timeoutMs = 60_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    try {
-      if ((await fetch(url)).ok) return;
-    } catch {}
-    await new Promise((r) => setTimeout(r, 300));
-  }
-  throw new Error(`${url} did not come up`);
-}
-
-/** Signs in through the dev login and creates a `*` token; returns both credentials. */
-async function credentials() {
-  const login = await fetch(`${BASE}/auth/dev/login?email=bench@example.com&name=Bench`, { redirect: "manual" });
-  const cookie = login.headers.get("set-cookie").split(";")[0];
-  const res = await fetch(`${BASE}/api/v1/tokens`, {
-    method: "POST",
-    headers: { cookie, origin: BASE, "content-type": "application/json" },
-    body: JSON.stringify({
-      name: "bench",
-      scopes: ["*"],
-      expiresAt: new Date(Date.now() + 86_400_000).toISOString(),
-    }),
-  });
-  if (res.status !== 201) throw new Error(`token creation failed: ${res.status} ${await res.text()}`);
-  return { cookie, token: (await res.json()).token };
-}
-
 /** An organization with `members` members (signed in through the dev login, joined by invitation). */
-async function organization({ cookie }, members) {
-  const asOwner = { cookie, origin: BASE, "content-type": "application/json" };
-  const org = await (await fetch(`${BASE}/api/v1/orgs`, { method: "POST", headers: asOwner, body: JSON.stringify({ name: "Bench" }) })).json();
-  const invitation = await (await fetch(`${BASE}/api/v1/orgs/${org.id}/invitations`, { method: "POST", headers: asOwner, body: "{}" })).json();
+async function organization(base, owner, members) {
+  const org = await owner.api("POST", "/api/v1/orgs", { name: "Bench" });
+  const invitation = await owner.api("POST", `/api/v1/orgs/${org.id}/invitations`, {});
   for (let i = 0; i < members; i++) {
-    const login = await fetch(`${BASE}/auth/dev/login?email=member${i}@example.com`, { redirect: "manual" });
-    const memberCookie = login.headers.get("set-cookie").split(";")[0];
-    const res = await fetch(`${BASE}${invitation.acceptPath}`, { method: "POST", headers: { cookie: memberCookie, origin: BASE } });
-    if (res.status !== 200) throw new Error(`join failed: ${res.status}`);
+    const member = await signIn(base, `member${i}@example.com`);
+    await member.api("POST", invitation.acceptPath);
   }
   return org;
 }
 
 /** The endpoints measured; each gets its ratio to /health. */
-function endpoints({ token }, org) {
+function endpoints(token, org) {
   const bearer = { authorization: `Bearer ${token}` };
   return [
     { name: "GET /health", path: "/health", headers: {}, roundTrips: 0 },
@@ -84,10 +40,10 @@ function endpoints({ token }, org) {
   ];
 }
 
-function load(endpoint) {
+function load(base, endpoint) {
   return new Promise((resolve, reject) => {
     autocannon(
-      { url: BASE + endpoint.path, headers: endpoint.headers, connections: CONNECTIONS, duration: SECONDS },
+      { url: base + endpoint.path, headers: endpoint.headers, connections: CONNECTIONS, duration: SECONDS },
       (error, result) => {
         if (error) return reject(error);
         const bad = result.non2xx + result.errors + result.timeouts;
@@ -98,24 +54,16 @@ function load(endpoint) {
   });
 }
 
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-
 async function main() {
-  await run("wrangler", ["d1", "migrations", "apply", "DB", "--local", "--persist-to", state]);
-  const worker = spawn(
-    "wrangler",
-    ["dev", "--port", String(PORT), "--ip", "127.0.0.1", "--persist-to", state, "--var", "DEV_LOGIN:true", "--log-level", "warn"],
-    { ...quiet, detached: true },
-  );
+  const worker = await startWorker({ port: PORT });
   try {
-    await waitFor(`${BASE}/health`);
-    const owner = await credentials();
-    const targets = endpoints(owner, await organization(owner, 50));
-    for (const t of targets) await load({ ...t, duration: 1 }); // warm-up
+    const owner = await signIn(worker.base, "bench@example.com");
+    const targets = endpoints(await token(owner.api), await organization(worker.base, owner, 50));
+    for (const t of targets) await load(worker.base, { ...t, duration: 1 }); // warm-up
     const samples = new Map(targets.map((t) => [t.name, []]));
     for (let round = 1; round <= ROUNDS; round++) {
       for (const t of targets) {
-        const r = await load(t);
+        const r = await load(worker.base, t);
         samples.get(t.name).push(r);
         console.log(`round ${round} ${t.name}: ${r.rps.toFixed(0)} req/s, p50 ${r.p50} ms, p99 ${r.p99} ms`);
       }
@@ -139,8 +87,7 @@ async function main() {
     writeFileSync(new URL("./results.md", import.meta.url), report);
     console.log(`\n${report}`);
   } finally {
-    process.kill(-worker.pid, "SIGTERM");
-    rmSync(state, { recursive: true, force: true });
+    worker.stop();
   }
 }
 

@@ -1,0 +1,71 @@
+// Shared by the benchmarks: a Worker under `wrangler dev` on 127.0.0.1 with fresh local
+// state, and a signed-in development user. Local observability is off (see README.md).
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+const quiet = { stdio: ["ignore", "ignore", "inherit"], env: { ...process.env, X_LOCAL_OBSERVABILITY: "false" } };
+
+function run(cmd, args) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, quiet);
+    child.on("exit", (code) => (code === 0 ? resolve() : reject(new Error(`${cmd} ${args.join(" ")} exited ${code}`))));
+  });
+}
+
+async function waitFor(url, timeoutMs = 60_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    try {
+      if ((await fetch(url)).ok) return;
+    } catch {}
+    await new Promise((r) => setTimeout(r, 300));
+  }
+  throw new Error(`${url} did not come up`);
+}
+
+/** Starts the Worker; `vars` are extra `--var` settings. Returns its base URL and a stop(). */
+export async function startWorker({ port, vars = {} }) {
+  const state = mkdtempSync(join(tmpdir(), "edgepod-bench-"));
+  await run("wrangler", ["d1", "migrations", "apply", "DB", "--local", "--persist-to", state]);
+  const varArgs = Object.entries({ DEV_LOGIN: "true", ...vars }).flatMap(([k, v]) => ["--var", `${k}:${v}`]);
+  const worker = spawn(
+    "wrangler",
+    ["dev", "--port", String(port), "--ip", "127.0.0.1", "--persist-to", state, ...varArgs, "--log-level", "warn"],
+    { ...quiet, detached: true },
+  );
+  const base = `http://127.0.0.1:${port}`;
+  await waitFor(`${base}/health`);
+  return {
+    base,
+    stop() {
+      process.kill(-worker.pid, "SIGTERM");
+      rmSync(state, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Signs a user in through the dev login; returns a helper for same-site JSON calls. */
+export async function signIn(base, email) {
+  const login = await fetch(`${base}/auth/dev/login?email=${encodeURIComponent(email)}`, { redirect: "manual" });
+  const cookie = login.headers.get("set-cookie").split(";")[0];
+  const api = async (method, path, body) => {
+    const res = await fetch(base + path, {
+      method,
+      headers: { cookie, origin: base, ...(body ? { "content-type": "application/json" } : {}) },
+      body: body ? JSON.stringify(body) : undefined,
+    });
+    if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${await res.text()}`);
+    return res.json();
+  };
+  return { cookie, api };
+}
+
+/** A `*` personal access token for the signed-in user. */
+export async function token(api) {
+  const expiresAt = new Date(Date.now() + 86_400_000).toISOString();
+  return (await api("POST", "/api/v1/tokens", { name: "bench", scopes: ["*"], expiresAt })).token;
+}
+
+export const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
