@@ -35,8 +35,14 @@ export default defineConfig(async () => {
                   OIDC_ISSUER: inject("oidcIssuer"),
                   OIDC_CLIENT_ID: CLIENTS.oidc.id,
                   OIDC_CLIENT_SECRET: CLIENTS.oidc.secret,
+                  // Tests only: the issuer organizations configure for their single sign-on.
+                  TEST_SSO_ISSUER: inject("ssoIssuer"),
                 },
-                outboundService: outboundService({ fakeProviders: inject("fakeProviders"), oidcIssuer: inject("oidcIssuer") }),
+                outboundService: outboundService({
+                  fakeProviders: inject("fakeProviders"),
+                  oidcIssuer: inject("oidcIssuer"),
+                  ssoIssuer: inject("ssoIssuer"),
+                }),
               },
             })),
           ],

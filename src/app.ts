@@ -12,6 +12,7 @@ import { identityRoutes } from "./routes/identities";
 import { memberRoutes } from "./routes/members";
 import { meRoutes } from "./routes/me";
 import { createRouter } from "./routes/openapi";
+import { orgSsoRoutes } from "./routes/org-sso";
 import { orgRoutes } from "./routes/orgs";
 import { runnerRoutes } from "./routes/runners";
 import { signInRoutes } from "./routes/sign-in";
@@ -47,6 +48,7 @@ export function createApp() {
     identityRoutes,
     tokenRoutes,
     orgRoutes,
+    orgSsoRoutes,
     memberRoutes,
     teamRoutes,
     workspaceRoutes,

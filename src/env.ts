@@ -135,17 +135,27 @@ const baseUrl = (value: string, name: string) => checkedUrl(value, name).href.re
  * development (a deployed Worker cannot reach loopback anyway).
  */
 function checkedUrl(value: string, name: string): URL {
+  const problem = externalUrlProblem(value);
+  if (problem) throw new Error(`${name} ${problem}`);
+  return new URL(value);
+}
+
+/**
+ * Why `value` cannot be an external service's URL (an issuer, a base URL), or null when it
+ * can: it must be `https://` (or `http://` to a loopback host) with no query or fragment.
+ */
+export function externalUrlProblem(value: string): string | null {
   let url: URL;
   try {
     url = new URL(value);
   } catch {
-    throw new Error(`${name} is not a URL.`);
+    return "is not a URL.";
   }
   if (url.protocol !== "https:" && !(url.protocol === "http:" && isLoopback(url))) {
-    throw new Error(`${name} must be an https:// URL (http:// only for localhost).`);
+    return "must be an https:// URL (http:// only for localhost).";
   }
-  if (url.search || url.hash) throw new Error(`${name} must not have a query or fragment.`);
-  return url;
+  if (url.search || url.hash) return "must not have a query or fragment.";
+  return null;
 }
 
 export function isLoopback(url: URL): boolean {

@@ -13,9 +13,11 @@ export const CLIENTS = {
   bitbucket: { id: "bb-client-id", secret: "bb-client-secret" },
   google: { id: "go-client-id.apps.googleusercontent.com", secret: "go-client-secret" },
   oidc: { id: "edgepod-test", secret: "oidc-client-secret-for-tests-only" },
+  /** Registered at the organizations' identity provider (a second OpenID Connect provider). */
+  sso: { id: "edgepod-org-sso", secret: "org-sso-client-secret-7f3a9c1e-never-echoed" },
 } as const;
 
-export type FakeProvider = Exclude<keyof typeof CLIENTS, "oidc">;
+export type FakeProvider = Exclude<keyof typeof CLIENTS, "oidc" | "sso">;
 
 /**
  * Hosts the fake provider server answers for (the Worker's requests to them are routed to it
@@ -55,3 +57,12 @@ export interface FakeAccount {
  * page becomes `sub`): e-mail `<sub>@idp.test`, verified unless `sub` starts `unverified-`.
  */
 export const OIDC_EMAIL_DOMAIN = "idp.test";
+
+/** The same conventions at the organizations' identity provider, with e-mail `<sub>@corp.test`. */
+export const SSO_EMAIL_DOMAIN = "corp.test";
+
+/**
+ * Redirect URIs the organizations' identity provider accepts for the `sso` client: any
+ * organization's callback on the test origin (as if each organization had registered its own).
+ */
+export const SSO_CALLBACK = /^https:\/\/edgepod\.test\/auth\/sso\/[a-z0-9-]+\/callback$/;

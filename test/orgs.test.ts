@@ -26,6 +26,7 @@ describe("organizations", () => {
       membersCanShareWorkspaces: true,
       allowedScmHosts: [],
       maintenanceMode: false,
+      requireSso: false,
     });
     const members = await body<Page<Member>>(await as(owner, "GET", `/api/v1/orgs/${org.id}/members`));
     expect(members.items).toEqual([{ userId: owner.id, email: owner.email, name: expect.any(String), avatarUrl: null, role: "owner", joinedAt: expect.any(String) }]);

@@ -1,8 +1,10 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { can, PERMISSIONS, type Permission, type Relation } from "../src/auth/permissions";
 import { grants } from "../src/auth/scopes";
+import { env } from "cloudflare:workers";
 import { asBearer, asBrowser, call, json } from "./helpers";
 import { world, type World } from "./org-helpers";
+import { configureSso, ssoSettings } from "./sso-helpers";
 
 /**
  * Every organization route × every relation a caller can have, checked through HTTP.
@@ -11,7 +13,17 @@ import { world, type World } from "./org-helpers";
  * fails the first test.
  */
 
-type Fixture = { body?: unknown; ok: number };
+/** `body` may be made per run; `setup` prepares the world (as its owner) before any caller. */
+type Fixture = { body?: unknown; ok: number; setup?: (w: World) => Promise<void> };
+
+/** The organization has a single sign-on configuration (saved against the local identity provider). */
+const ssoConfigured = async (w: World) => {
+  await configureSso(w.owner, w.org.id);
+};
+const ssoVerified = async (w: World) => {
+  await ssoConfigured(w);
+  await env.DB.prepare("UPDATE org_sso SET state = 'verified' WHERE org_id = ?").bind(w.org.id).run();
+};
 
 const FIXTURES: Record<string, Fixture> = {
   "GET /api/v1/orgs/{orgId}": { ok: 200 },
@@ -35,6 +47,11 @@ const FIXTURES: Record<string, Fixture> = {
   "DELETE /api/v1/orgs/{orgId}/teams/{teamId}/members/{userId}": { ok: 204 },
   "POST /api/v1/orgs/{orgId}/runners": { body: { name: "runner-1" }, ok: 201 },
   "GET /api/v1/orgs/{orgId}/runners": { ok: 200 },
+  "GET /api/v1/orgs/{orgId}/sso": { ok: 200, setup: ssoConfigured },
+  "PUT /api/v1/orgs/{orgId}/sso": { body: ssoSettings(), ok: 200 },
+  "DELETE /api/v1/orgs/{orgId}/sso": { ok: 204, setup: ssoConfigured },
+  "POST /api/v1/orgs/{orgId}/sso/test": { body: {}, ok: 200, setup: ssoConfigured },
+  "POST /api/v1/orgs/{orgId}/sso/activate": { ok: 200, setup: ssoVerified },
 };
 
 /** How each kind of caller relates to the org and its team, and what credential it uses. */
@@ -107,6 +124,7 @@ describe("permission matrix", () => {
     const route = routes.find((r) => r.key === key)!;
     const fixture = FIXTURES[key]!;
     const w = await world();
+    await fixture.setup?.(w);
     // Refusals first, on the untouched world; then the allowed callers, which may change it
     // (each route allows at most one writer, so one world per route suffices).
     const callers = (Object.keys(CALLERS) as CallerName[]).sort(

@@ -1,6 +1,6 @@
 import * as oauth from "oauth4webapi";
 import { isLoopback } from "../env";
-import { ApiError, Unauthorized } from "../lib/errors";
+import { ApiError, BadGateway, BadRequest, Unauthorized } from "../lib/errors";
 import { accessDenied, invalidCallback, invalidGrant, upstreamFailure } from "./providers/failures";
 import type { ProviderTokens } from "./providers/types";
 
@@ -10,9 +10,10 @@ import type { ProviderTokens } from "./providers/types";
  * the code exchange, ID token validation (issuer, audience, expiry, nonce, azp) and UserInfo
  * (its `sub` checked against the ID token's). Nothing here parses a JWT by hand.
  *
- * Used for the instance-wide `oidc` provider and meant for per-organization single sign-on:
- * give it an issuer and client credentials; it keeps no state between `begin` and `complete`
- * other than what the caller saves (state, code verifier, nonce).
+ * Used for the instance-wide `oidc` provider and for organization single sign-on (each
+ * organization's own issuer and client, src/services/org-sso.ts): give it an issuer and client
+ * credentials; it keeps no state between `begin` and `complete` other than what the caller
+ * saves (state, code verifier, nonce).
  *
  * ID token signatures are not checked: the token comes straight from the issuer's token
  * endpoint over TLS, which OpenID Connect Core §3.1.3.7 accepts in place of the signature.
@@ -144,7 +145,59 @@ export async function refresh(config: OidcClientConfig, refreshToken: string): P
   }
 }
 
+/**
+ * Checks an issuer before it is used (organization single sign-on, when saved): its discovery
+ * document answers, names this very issuer, and offers the Authorization Code flow with PKCE
+ * (S256) that `begin` asks for. Always asks the issuer afresh, and caches what it says.
+ *
+ * Refusals: 400 `invalid_issuer` (with `fields` on `issuer`) when the document is missing,
+ * malformed, or describes another issuer or an unusable one; 502 `issuer_unreachable` when the
+ * issuer cannot be reached or fails (5xx).
+ */
+export async function validateIssuer(issuer: string): Promise<void> {
+  const url = new URL(issuer);
+  const invalid = (message: string) =>
+    new BadRequest("The issuer's OpenID Connect discovery document is not usable.", [{ path: "issuer", message }], "invalid_issuer");
+  const unreachable = (detail: Record<string, unknown>) => {
+    console.error(JSON.stringify({ msg: "issuer unreachable", issuer, ...detail }));
+    return new BadGateway(`The issuer ${issuer} could not be reached; check the URL, or try again later.`, "issuer_unreachable");
+  };
+  let response: Response;
+  try {
+    response = await oauth.discoveryRequest(url, { algorithm: "oidc", ...httpOptions({ issuer }) });
+  } catch (error) {
+    throw unreachable({ error: messageOf(error) });
+  }
+  if (response.status >= 500) {
+    await response.body?.cancel();
+    throw unreachable({ status: response.status });
+  }
+  let as: oauth.AuthorizationServer;
+  try {
+    as = await oauth.processDiscoveryResponse(url, response);
+  } catch (error) {
+    const status = response.status === 200 ? "" : ` (HTTP ${response.status})`;
+    throw invalid(`${url.href.replace(/\/$/, "")}/.well-known/openid-configuration${status}: ${messageOf(error)}`);
+  }
+  if (!as.authorization_endpoint || !as.token_endpoint) {
+    throw invalid("The discovery document names no authorization or token endpoint.");
+  }
+  if (as.response_types_supported && !as.response_types_supported.includes("code")) {
+    throw invalid("The issuer does not support the Authorization Code flow (response type `code`).");
+  }
+  if (as.code_challenge_methods_supported && !as.code_challenge_methods_supported.includes("S256")) {
+    throw invalid("The issuer does not support PKCE with S256.");
+  }
+  remember(issuer, as);
+}
+
 const discovered = new Map<string, { as: oauth.AuthorizationServer; at: number }>();
+
+function remember(issuer: string, as: oauth.AuthorizationServer) {
+  discovered.delete(issuer);
+  if (discovered.size >= DISCOVERY_CACHE_SIZE) discovered.delete(discovered.keys().next().value!);
+  discovered.set(issuer, { as, at: Date.now() });
+}
 
 /** The issuer's metadata, cached per isolate for a few minutes. */
 async function discover(config: OidcClientConfig): Promise<oauth.AuthorizationServer> {
@@ -158,8 +211,7 @@ async function discover(config: OidcClientConfig): Promise<oauth.AuthorizationSe
   } catch (error) {
     throw upstreamFailure("oidc", "discovery", { issuer: config.issuer, error: messageOf(error) });
   }
-  if (discovered.size >= DISCOVERY_CACHE_SIZE) discovered.delete(discovered.keys().next().value!);
-  discovered.set(config.issuer, { as, at: Date.now() });
+  remember(config.issuer, as);
   return as;
 }
 
@@ -173,7 +225,7 @@ function clientAuth(as: oauth.AuthorizationServer, config: OidcClientConfig): oa
     : oauth.ClientSecretBasic(config.clientSecret);
 }
 
-function httpOptions(config: OidcClientConfig): { [oauth.allowInsecureRequests]?: boolean } {
+function httpOptions(config: Pick<OidcClientConfig, "issuer">): { [oauth.allowInsecureRequests]?: boolean } {
   const issuer = new URL(config.issuer);
   return issuer.protocol === "http:" && isLoopback(issuer) ? { [oauth.allowInsecureRequests]: true } : {};
 }

@@ -74,6 +74,8 @@ export const PERMISSIONS = {
   "org.workspaces.list": rule("organization", "workspaces:read", ["owner"]),
   "org.runners.read": rule("organization", "runners:read", orgMembers),
   "org.runners.manage": rule("organization", "runners:write", ["owner"]),
+  "org.sso.read": rule("organization", "orgs:read", ["owner"]),
+  "org.sso.manage": rule("organization", "orgs:write", ["owner"]),
 
   "team.read": rule("team", "orgs:read", ["member", "parent->owner", "parent->member"]),
   "team.manage": rule("team", "orgs:write", ownerOfParent),
@@ -96,7 +98,26 @@ export type Permission = keyof typeof PERMISSIONS;
 /** What `can` needs of a principal: the scopes of its credential. */
 export interface Subject {
   scopes: readonly string[];
+  /**
+   * The organization whose single sign-on the credential came through (a session signed in
+   * through it, or a token issued by such a credential); absent or null for any other.
+   */
+  ssoOrgId?: string | null | undefined;
 }
+
+/**
+ * What an organization asks of every access to its resources beyond relations, loaded with
+ * them: its single sign-on requirement, and the caller's role (owners are exempt from it).
+ */
+export interface OrgPolicy {
+  orgId: string;
+  slug: string;
+  requireSso: boolean;
+  role: OrgRole | null;
+}
+
+/** Resource types that live inside an organization: their access always carries its policy. */
+const IN_ORG: ReadonlySet<ResourceType> = new Set(["organization", "team", "project", "workspace", "runner"]);
 
 /** The one question: may this subject, holding these relations to the resource, do this? */
 export function can(subject: Subject, permission: Permission, relations: ReadonlySet<Relation>): boolean {
@@ -106,21 +127,44 @@ export function can(subject: Subject, permission: Permission, relations: Readonl
 
 /**
  * `can`, or the right refusal: 403 for a missing scope; 404 when the subject holds no
- * relation at all to the resource (another org's resource is not leaked); 403 otherwise.
+ * relation at all to the resource (another org's resource is not leaked); 403 `sso_required`
+ * when the resource's organization requires single sign-on and the subject did not come
+ * through it (see `requireOrgSso`); 403 otherwise.
+ *
+ * Resources inside an organization must pass the organization's `policy`: this is the one
+ * place its single sign-on requirement is enforced, for every route of every such resource.
  */
 export function authorize(
   subject: Subject,
   permission: Permission,
   relations: ReadonlySet<Relation>,
   resourceName: string,
+  policy?: OrgPolicy,
 ): void {
-  if (can(subject, permission, relations)) return;
-  const { scope } = PERMISSIONS[permission];
+  const { on, scope } = PERMISSIONS[permission];
   if (!grants(subject.scopes, scope)) {
     throw new Forbidden(`This token lacks the "${scope}" scope.`, "insufficient_scope");
   }
   if (relations.size === 0) throw new NotFound(resourceName);
-  throw new Forbidden(`You are not allowed to do this (${permission}).`);
+  if (IN_ORG.has(on)) {
+    // A loader that forgot the policy would skip the organization's SSO requirement: fail loudly.
+    if (!policy) throw new Error(`authorize(${permission}) needs the organization's policy.`);
+    requireOrgSso(subject, policy);
+  }
+  if (!can(subject, permission, relations)) throw new Forbidden(`You are not allowed to do this (${permission}).`);
+}
+
+/**
+ * An organization that requires single sign-on admits only subjects that came through its
+ * own SSO. Owners are exempt ("break-glass"): a broken or misconfigured identity provider
+ * must not lock the organization out of the settings that fix it.
+ */
+export function requireOrgSso(subject: Subject, policy: OrgPolicy): void {
+  if (!policy.requireSso || policy.role === "owner" || subject.ssoOrgId === policy.orgId) return;
+  throw new Forbidden(
+    `This organization requires single sign-on: sign in at /auth/sso/${policy.slug}/login, then try again.`,
+    "sso_required",
+  );
 }
 
 export const ORG_ROLES = ["owner", "member", "collaborator"] as const;

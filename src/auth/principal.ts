@@ -4,10 +4,14 @@ import type { AppEnv } from "../env";
 import { Forbidden, Unauthorized } from "../lib/errors";
 import { grants, type Scope } from "./scopes";
 
-/** Who is making a request, and through which credential. Sessions hold every scope. */
+/**
+ * Who is making a request, and through which credential. Sessions hold every scope.
+ * `ssoOrgId`: the organization whose single sign-on the credential came through — the session
+ * was signed in through it, or the token's secret was issued by a credential that was.
+ */
 export type Principal =
-  | { via: "session"; user: User; sessionId: string; scopes: readonly string[] }
-  | { via: "token"; user: User; tokenId: string; scopes: readonly string[] };
+  | { via: "session"; user: User; sessionId: string; scopes: readonly string[]; ssoOrgId: string | null }
+  | { via: "token"; user: User; tokenId: string; scopes: readonly string[]; ssoOrgId: string | null };
 
 /** What services need to know of the caller: who, with which scopes, for the audit log. */
 export interface Caller {
@@ -15,6 +19,8 @@ export interface Caller {
   scopes: readonly string[];
   requestId: string;
   ip: string | null;
+  /** As the principal's; absent means no single sign-on (so SSO-only organizations refuse). */
+  ssoOrgId?: string | null;
 }
 
 /**
@@ -34,7 +40,7 @@ export function requirePrincipal(c: Context<AppEnv>, scope: Scope): Principal {
 export function callerOf(c: Context<AppEnv>): Caller {
   const principal = c.get("principal");
   if (!principal) throw new Unauthorized();
-  return { user: principal.user, scopes: principal.scopes, ...requestMetaOf(c) };
+  return { user: principal.user, scopes: principal.scopes, ssoOrgId: principal.ssoOrgId, ...requestMetaOf(c) };
 }
 
 /** What the audit log records of a request, signed in or not (a sign-in is not, yet). */

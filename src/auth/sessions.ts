@@ -12,13 +12,18 @@ const COOKIE = "edgepod_session";
 /** 256 bits, base32. */
 const SECRET_BYTES = 32;
 
-export async function createSession(db: Database, userId: string, ttlMs: number): Promise<string> {
+/**
+ * A new session for the user; its secret (the cookie value). `ssoOrgId` records the
+ * organization whose single sign-on it was signed in through, if any.
+ */
+export async function createSession(db: Database, userId: string, ttlMs: number, ssoOrgId: string | null = null): Promise<string> {
   const secret = randomSecret(SECRET_BYTES);
   await db.insert(sessions).values({
     id: newId("ses"),
     tokenHash: hashSecret(secret),
     userId,
     expiresAt: new Date(Date.now() + ttlMs),
+    ssoOrgId,
   });
   return secret;
 }
@@ -37,6 +42,10 @@ export async function findSession(db: Database, secret: string): Promise<{ sessi
 /** Sliding expiry: renew once less than half the lifetime is left, not on every request. */
 export function renewedExpiry(session: Session, ttlMs: number, now = Date.now()): Date | null {
   return session.expiresAt.getTime() - now < ttlMs / 2 ? new Date(now + ttlMs) : null;
+}
+
+export function revokeSession(db: Database, id: string) {
+  return db.delete(sessions).where(eq(sessions.id, id));
 }
 
 export function revokeSessionBySecret(db: Database, secret: string) {

@@ -19,6 +19,11 @@ export interface SignInFlow extends PendingAuthorization {
   /** A same-site path, already through safeRedirectPath. */
   returnTo: string;
   startedAt: number;
+  /**
+   * What the starter of the flow binds to it and reads back at the callback (sealed like the
+   * rest): organization single sign-on marks a test sign-in with it.
+   */
+  data?: Record<string, string | number> | undefined;
 }
 
 const COOKIE = "edgepod_signin";
@@ -32,6 +37,7 @@ const FlowSchema = z.object({
   nonce: z.string().nullable(),
   returnTo: z.string(),
   startedAt: z.number(),
+  data: z.record(z.string(), z.union([z.string(), z.number()])).optional(),
 });
 
 export async function saveSignInFlow(c: Context<AppEnv>, keys: SealingKeys, flow: SignInFlow): Promise<void> {

@@ -36,6 +36,11 @@ export const sessions = sqliteTable(
     createdAt: createdAt(),
     /** Slides forward while the session is used. */
     expiresAt: timestamp("expires_at").notNull(),
+    /**
+     * The organization whose single sign-on this session was signed in through; null for any
+     * other sign-in. An organization that requires SSO accepts only its own (README).
+     */
+    ssoOrgId: text("sso_org_id"),
   },
   (t) => [index("sessions_user_idx").on(t.userId), index("sessions_expires_idx").on(t.expiresAt)],
 );
@@ -61,6 +66,11 @@ export const personalAccessTokens = sqliteTable(
     lastUsedAt: timestamp("last_used_at"),
     /** Soft delete: a deleted token is dead at once but its row stays for the record. */
     deletedAt: timestamp("deleted_at"),
+    /**
+     * The organization whose single sign-on the credential that issued the current secret
+     * (create or regenerate) came through: the token counts as signed in through it.
+     */
+    ssoOrgId: text("sso_org_id"),
   },
   (t) => [index("pat_user_idx").on(t.userId, t.deletedAt, t.id)],
 );
@@ -268,6 +278,33 @@ export const identities = sqliteTable(
   ],
 );
 
+export const SSO_STATES = ["inactive", "verified", "active"] as const;
+export type SsoState = (typeof SSO_STATES)[number];
+
+/**
+ * An organization's single sign-on: one OpenID Connect provider per organization. Saved
+ * `inactive`; a successful test sign-in makes it `verified`; an owner then makes it `active`.
+ * Replacing it starts again from `inactive` with the next `revision`. The client secret is
+ * sealed (src/lib/seal.ts) for this organization and never leaves the Worker.
+ */
+export const orgSso = sqliteTable("org_sso", {
+  orgId: text("org_id")
+    .primaryKey()
+    .references(() => organizations.id, { onDelete: "cascade" }),
+  /** Issuer identifier, verbatim (compared with what the provider says). */
+  issuer: text("issuer").notNull(),
+  clientId: text("client_id").notNull(),
+  clientSecretSealed: text("client_secret_sealed").notNull(),
+  state: text("state").$type<SsoState>().notNull(),
+  /** Increases on every replacement; a test sign-in verifies one revision only. */
+  revision: integer("revision").notNull(),
+  verifiedAt: timestamp("verified_at"),
+  verifiedBy: text("verified_by"),
+  activatedAt: timestamp("activated_at"),
+  createdAt: createdAt(),
+  updatedAt: timestamp("updated_at").notNull(),
+});
+
 export type User = typeof users.$inferSelect;
 export type Session = typeof sessions.$inferSelect;
 export type PersonalAccessToken = typeof personalAccessTokens.$inferSelect;
@@ -279,3 +316,4 @@ export type Team = typeof teams.$inferSelect;
 export type Workspace = typeof workspaces.$inferSelect;
 export type Runner = typeof runners.$inferSelect;
 export type Identity = typeof identities.$inferSelect;
+export type OrgSso = typeof orgSso.$inferSelect;

@@ -63,7 +63,7 @@ async function fromBearer(c: Context<AppEnv>, db: Database, authorization: strin
       ]),
     );
   }
-  return { via: "token", user, tokenId: token.id, scopes: token.scopes };
+  return { via: "token", user, tokenId: token.id, scopes: token.scopes, ssoOrgId: token.ssoOrgId };
 }
 
 async function fromSessionCookie(c: Context<AppEnv>, db: Database, config: Config): Promise<Principal | null> {
@@ -83,7 +83,7 @@ async function fromSessionCookie(c: Context<AppEnv>, db: Database, config: Confi
     ...(isStale(user.lastSeenAt, now) ? [touchUser(db, user, now)] : []),
   ];
   if (writes.length > 0) c.executionCtx.waitUntil(db.batch(writes as [(typeof writes)[number]]));
-  return { via: "session", user, sessionId: session.id, scopes: ["*"] };
+  return { via: "session", user, sessionId: session.id, scopes: ["*"], ssoOrgId: session.ssoOrgId };
 }
 
 const isStale = (at: Date | null, now: number) => !at || now - at.getTime() >= TOUCH_INTERVAL_MS;

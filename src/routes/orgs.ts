@@ -3,7 +3,7 @@ import { callerOf } from "../auth/principal";
 import { database } from "../db/client";
 import { mapPage, pageArgs, PageQuerySchema, pageSchema } from "../lib/pagination";
 import { listOrgAudit } from "../services/audit";
-import { OrgSettingsChangesSchema, OrgSettingsSchema } from "../services/org-settings";
+import { OrgSettingsChangesSchema, OrgSettingsSchema, withDefaults } from "../services/org-settings";
 import { createOrg, deleteOrg, getOrg, listMyOrgs, updateOrg, type OrgWithRole } from "../services/orgs";
 import { authedRoute, createRouter, errors, jsonBody, jsonResponse, noContent } from "./openapi";
 import { AuditLogSchema, auditView, OrgParams, OrgRoleSchema } from "./schemas";
@@ -24,7 +24,7 @@ export const orgView = ({ org, role }: OrgWithRole): z.infer<typeof Organization
   id: org.id,
   name: org.name,
   slug: org.slug,
-  settings: org.settings,
+  settings: withDefaults(org.settings),
   role,
   createdAt: org.createdAt.toISOString(),
   updatedAt: org.updatedAt.toISOString(),

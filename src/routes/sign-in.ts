@@ -3,9 +3,11 @@ import { constantTimeEqual } from "@oslojs/crypto/subtle";
 import type { Context, MiddlewareHandler } from "hono";
 import { requestMetaOf } from "../auth/principal";
 import { providerSettings, signInProvider, type SignInProvider } from "../auth/providers";
-import { createSession, setSessionCookie } from "../auth/sessions";
-import { invalidState, saveSignInFlow, takeSignInFlow } from "../auth/sign-in-flow";
+import type { SignInResult } from "../auth/providers/types";
+import { createSession, revokeSession, setSessionCookie } from "../auth/sessions";
+import { invalidState, saveSignInFlow, takeSignInFlow, type SignInFlow } from "../auth/sign-in-flow";
 import { database } from "../db/client";
+import type { User } from "../db/schema";
 import { PROVIDER_IDS, readConfig, requireSealingKeys, type AppEnv } from "../env";
 import { NotFound } from "../lib/errors";
 import { safeRedirectPath } from "../lib/safe-redirect";
@@ -16,12 +18,12 @@ const ProviderParams = z.object({
   provider: z.enum(PROVIDER_IDS).openapi({ param: { name: "provider", in: "path" }, example: "github" }),
 });
 
-const LoginQuery = z.object({
+export const LoginQuery = z.object({
   returnTo: z.string().max(2000).optional().openapi({ description: "Same-site path to land on afterwards; default `/`." }),
 });
 
 /** What providers send back; anything else they add (`scope`, `session_state`, …) is ignored. */
-const CallbackQuery = z.object({
+export const CallbackQuery = z.object({
   code: z.string().max(4096).optional(),
   state: z.string().max(1024).optional(),
   error: z.string().max(256).optional(),
@@ -35,7 +37,7 @@ const configuredProvider: MiddlewareHandler<AppEnv> = async (c, next) => {
   await next();
 };
 
-const redirected = { description: "Redirects the browser." };
+export const redirected = { description: "Redirects the browser." };
 
 /** This deployment's callback URL at `path`: what is registered with the provider. */
 export function callbackUri(c: Context<AppEnv>, path: string): string {
@@ -47,13 +49,19 @@ const sameState = (a: string, b: string) => constantTimeEqual(encoder.encode(a),
 
 /**
  * The sign-in pipeline, one for every provider (and for organization single sign-on, which
- * passes `sso:…` names and its own providers): each provider adapts only how it authorizes and
- * reads the account (src/auth/providers).
+ * passes `sso:…` names and its own providers, src/routes/org-sso.ts): each provider adapts
+ * only how it authorizes and reads the account (src/auth/providers).
  *
  * `beginSignIn` binds the flow to the browser (sealed cookie: state, PKCE verifier, nonce,
- * sanitised returnTo) and sends it to the provider.
+ * sanitised returnTo, and any `data` the caller wants back) and sends it to the provider.
  */
-export async function beginSignIn(c: Context<AppEnv>, name: string, provider: SignInProvider, returnTo?: string) {
+export async function beginSignIn(
+  c: Context<AppEnv>,
+  name: string,
+  provider: SignInProvider,
+  returnTo?: string,
+  data?: SignInFlow["data"],
+) {
   const keys = requireSealingKeys(readConfig(c.env));
   const start = await provider.begin();
   await saveSignInFlow(c, keys, {
@@ -63,6 +71,7 @@ export async function beginSignIn(c: Context<AppEnv>, name: string, provider: Si
     nonce: start.nonce,
     returnTo: safeRedirectPath(returnTo),
     startedAt: Date.now(),
+    ...(data ? { data } : {}),
   });
   return c.redirect(start.url.href, 302);
 }
@@ -72,23 +81,69 @@ export async function beginSignIn(c: Context<AppEnv>, name: string, provider: Si
  * provider finish (code exchange with PKCE; nonce and ID token for OpenID Connect), signs the
  * user in with a new session (or, for a signed-in user, links the account) and returns them
  * where they started. `redirectUri` is the one `provider` was made with.
+ *
+ * Its three steps are exported for callers that decide something in between (organization
+ * single sign-on: whether the flow is a test sign-in, and the membership a sign-in brings).
  */
 export async function finishSignIn(c: Context<AppEnv>, name: string, provider: SignInProvider, redirectUri: string) {
-  const config = readConfig(c.env);
-  const keys = requireSealingKeys(config);
-  const flow = await takeSignInFlow(c, keys, name);
+  const flow = await returningFlow(c, name);
+  return signInWith(c, name, flow, await providerResult(c, provider, redirectUri, flow));
+}
+
+/** The flow this browser started for `name`, taken from it and checked against the callback's `state`. */
+export async function returningFlow(c: Context<AppEnv>, name: string): Promise<SignInFlow> {
+  const flow = await takeSignInFlow(c, requireSealingKeys(readConfig(c.env)), name);
   const state = new URL(c.req.url).searchParams.get("state");
   if (!state || !sameState(state, flow.state)) throw invalidState("The sign-in state does not match; start again.");
+  return flow;
+}
 
+/** The provider finishes the flow from the callback: who signed in, and the tokens it issued. */
+export async function providerResult(
+  c: Context<AppEnv>,
+  provider: SignInProvider,
+  redirectUri: string,
+  flow: SignInFlow,
+): Promise<SignInResult> {
   const callbackUrl = new URL(redirectUri);
   callbackUrl.search = new URL(c.req.url).search;
-  const result = await provider.complete(callbackUrl, flow);
+  return provider.complete(callbackUrl, flow);
+}
 
+export interface SignInOptions {
+  /**
+   * The organization whose single sign-on this is. The session is then marked with it, and a
+   * signed-in user gets a new session too (replacing theirs: what it may reach has changed).
+   */
+  ssoOrgId?: string;
+  /** Runs once the user is known, before the session is issued (an SSO sign-in's membership). */
+  afterSignIn?: (user: User) => Promise<void>;
+}
+
+/**
+ * Signs the provider's account in: its user with a new session (or, for a signed-in user,
+ * links the account to them and keeps their session — or, for single sign-on, replaces it
+ * with one marked as signed in through it), then back where the flow started.
+ */
+export async function signInWith(
+  c: Context<AppEnv>,
+  name: string,
+  flow: SignInFlow,
+  result: SignInResult,
+  options: SignInOptions = {},
+) {
+  const config = readConfig(c.env);
+  const keys = requireSealingKeys(config);
   const principal = c.get("principal");
-  const current = principal?.via === "session" ? principal.user : null;
+  const session = principal?.via === "session" ? principal : null;
   const db = database(c.env.DB);
-  const { user } = await signInWithIdentity(db, keys, { provider: name, ...result }, requestMetaOf(c), current);
-  if (!current) setSessionCookie(c, await createSession(db, user.id, config.sessionTtlMs), config.sessionTtlMs);
+  const { user } = await signInWithIdentity(db, keys, { provider: name, ...result }, requestMetaOf(c), session?.user ?? null);
+  await options.afterSignIn?.(user);
+  if (!session || options.ssoOrgId) {
+    if (session) await revokeSession(db, session.sessionId);
+    const secret = await createSession(db, user.id, config.sessionTtlMs, options.ssoOrgId ?? null);
+    setSessionCookie(c, secret, config.sessionTtlMs);
+  }
   return c.redirect(safeRedirectPath(flow.returnTo), 302);
 }
 

@@ -26,6 +26,11 @@ const TokenSchema = z
     createdAt: z.iso.datetime(),
     updatedAt: z.iso.datetime(),
     lastUsedAt: z.iso.datetime().nullable().openapi({ description: "Recorded to the minute." }),
+    ssoOrganizationId: z.string().nullable().openapi({
+      description:
+        "The organization whose single sign-on the credential that issued this secret (created or regenerated it) " +
+        "came through. An organization that requires single sign-on accepts only tokens issued so; null for others.",
+    }),
   })
   .openapi("Token");
 
@@ -73,6 +78,7 @@ const tokenView = (t: PersonalAccessToken): z.infer<typeof TokenSchema> => ({
   createdAt: t.createdAt.toISOString(),
   updatedAt: t.updatedAt.toISOString(),
   lastUsedAt: t.lastUsedAt?.toISOString() ?? null,
+  ssoOrganizationId: t.ssoOrgId,
 });
 
 const issuedView = ({ token, secret }: IssuedToken) => ({ ...tokenView(token), token: secret });

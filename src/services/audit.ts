@@ -1,4 +1,4 @@
-import { and, desc, eq, lt } from "drizzle-orm";
+import { and, desc, eq, lt, sql, type SQL } from "drizzle-orm";
 import type { Caller } from "../auth/principal";
 import { orgPage } from "./org-access";
 import type { Database } from "../db/client";
@@ -29,6 +29,19 @@ export function auditInsert(db: Database, caller: Caller, entry: AuditEntry) {
     requestId: caller.requestId,
     ip: caller.ip,
   });
+}
+
+/**
+ * The insert for one audit row written only if `condition` holds once the statements before
+ * it in the same batch have run: for a change made by a conditional write (an update guarded
+ * by a revision, an insert that may conflict), so the log records it exactly when it happened.
+ */
+export function auditInsertWhere(db: Database, caller: Caller, entry: AuditEntry, condition: SQL) {
+  const json = (value: Record<string, unknown> | null | undefined) => (value ? JSON.stringify(value) : null);
+  // Columns in the table's order (id, org_id, actor_id, action, target_type, target_id, before, after, request_id, ip, created_at).
+  return db.insert(auditLogs).select(
+    sql`select ${newId("aud")}, ${entry.orgId ?? null}, ${caller.user.id}, ${entry.action}, ${entry.targetType}, ${entry.targetId}, ${json(entry.before)}, ${json(entry.after)}, ${caller.requestId}, ${caller.ip}, ${Date.now()} where ${condition}`,
+  );
 }
 
 /** What a user did, newest first: their security log. */

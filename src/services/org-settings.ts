@@ -9,7 +9,8 @@ const minutes = (max: number) => z.number().int().min(5).max(max);
 
 /**
  * Organization settings that later features read: workspace defaults and limits, editors,
- * sharing, SCM hosts, and maintenance mode (no workspace or prebuild may start while on).
+ * sharing, SCM hosts, maintenance mode (no workspace or prebuild may start while on), and
+ * whether members must come through the organization's single sign-on.
  */
 export const OrgSettingsSchema = z
   .object({
@@ -20,6 +21,11 @@ export const OrgSettingsSchema = z
     membersCanShareWorkspaces: z.boolean(),
     allowedScmHosts: z.array(hostname).max(50).openapi({ description: "Empty: any host." }),
     maintenanceMode: z.boolean(),
+    requireSso: z.boolean().openapi({
+      description:
+        "Members must have signed in through the organization's single sign-on to access it (owners are exempt). " +
+        "Can be turned on only while single sign-on is active.",
+    }),
   })
   .openapi("OrgSettings");
 
@@ -33,13 +39,17 @@ export const DEFAULT_ORG_SETTINGS: OrgSettings = {
   membersCanShareWorkspaces: true,
   allowedScmHosts: [],
   maintenanceMode: false,
+  requireSso: false,
 };
+
+/** Settings as stored, completed with the defaults of settings added since they were saved. */
+export const withDefaults = (settings: Partial<OrgSettings>): OrgSettings => ({ ...DEFAULT_ORG_SETTINGS, ...settings });
 
 /** A partial update, merged over the current settings and then checked as a whole. */
 export const OrgSettingsChangesSchema = OrgSettingsSchema.partial().strict().openapi("OrgSettingsChanges");
 
 export function mergeSettings(current: OrgSettings, changes: Partial<OrgSettings>): OrgSettings {
-  return { ...current, ...changes };
+  return { ...withDefaults(current), ...changes };
 }
 
 /** Cross-field rules, checked after merging; returns the failing field or null. */

@@ -9,6 +9,7 @@ import { newId } from "../lib/ids";
 import { toPage, type Page } from "../lib/pagination";
 import { auditInsert } from "./audit";
 import { loadOrg } from "./org-access";
+import { assertSsoActive, ssoNotActive } from "./org-sso";
 import { DEFAULT_ORG_SETTINGS, mergeSettings, settingsProblem, type OrgSettings } from "./org-settings";
 
 export interface OrgWithRole {
@@ -52,6 +53,8 @@ export async function createOrg(db: Database, caller: Caller, input: NewOrg): Pr
   if (slug.length < 2) {
     throw new BadRequest("Choose a slug.", [{ path: "slug", message: "The name gives no usable slug." }]);
   }
+  // A new organization has no single sign-on to require yet.
+  if (input.settings?.requireSso) throw ssoNotActive();
   const now = new Date();
   const org: Organization = {
     id: newId("org"),
@@ -103,6 +106,8 @@ export async function getOrg(db: Database, caller: Caller, orgId: string): Promi
 
 export async function updateOrg(db: Database, caller: Caller, orgId: string, changes: OrgChanges): Promise<OrgWithRole> {
   const { org: before, role } = await loadOrg(db, caller, orgId, "org.update");
+  // Requiring SSO needs it active (turning it off never does: that is the way out of a broken IdP).
+  if (changes.settings?.requireSso && !before.settings.requireSso) await assertSsoActive(db, orgId);
   const after: Organization = {
     ...before,
     name: changes.name ?? before.name,

@@ -3,12 +3,12 @@ import { authorize, parentRelations, type Permission } from "../auth/permissions
 import type { Caller } from "../auth/principal";
 import { generateToken } from "../auth/token-format";
 import type { Database } from "../db/client";
-import { orgMembers, runners, runnerTokens, type Runner } from "../db/schema";
+import { organizations, orgMembers, runners, runnerTokens, type Runner } from "../db/schema";
 import { hashSecret } from "../lib/crypto";
 import { newId } from "../lib/ids";
 import type { Page } from "../lib/pagination";
 import { auditInsert } from "./audit";
-import { loadOrg, orgPage } from "./org-access";
+import { loadOrg, orgPage, orgPolicyColumns, orgPolicyOf } from "./org-access";
 
 export interface IssuedRunnerToken {
   runner: Runner;
@@ -62,12 +62,13 @@ export async function listRunners(
 
 async function loadRunner(db: Database, caller: Caller, runnerId: string, permission: Permission): Promise<Runner> {
   const row = await db
-    .select({ runner: runners, role: orgMembers.role })
+    .select({ runner: runners, role: orgMembers.role, ...orgPolicyColumns })
     .from(runners)
+    .innerJoin(organizations, eq(organizations.id, runners.orgId))
     .leftJoin(orgMembers, and(eq(orgMembers.orgId, runners.orgId), eq(orgMembers.userId, caller.user.id)))
     .where(eq(runners.id, runnerId))
     .get();
-  authorize(caller, permission, new Set(parentRelations(row?.role)), "Runner");
+  authorize(caller, permission, new Set(parentRelations(row?.role)), "Runner", orgPolicyOf(row));
   return row!.runner;
 }
 

@@ -41,11 +41,12 @@ function assertWithinCallerScopes(caller: Caller, scopes: Scope[]): void {
   }
 }
 
-const auditView = (t: Pick<PersonalAccessToken, "name" | "description" | "scopes" | "expiresAt">) => ({
+const auditView = (t: Pick<PersonalAccessToken, "name" | "description" | "scopes" | "expiresAt" | "ssoOrgId">) => ({
   name: t.name,
   description: t.description,
   scopes: t.scopes,
   expiresAt: t.expiresAt.toISOString(),
+  ssoOrgId: t.ssoOrgId,
 });
 
 export async function createToken(db: Database, caller: Caller, input: NewToken): Promise<IssuedToken> {
@@ -74,6 +75,8 @@ export async function createToken(db: Database, caller: Caller, input: NewToken)
     updatedAt: now,
     lastUsedAt: null,
     deletedAt: null,
+    // A token counts as signed in through the single sign-on its issuer came through (README).
+    ssoOrgId: caller.ssoOrgId ?? null,
   };
   await db.batch([
     db.insert(pats).values(token),
@@ -158,18 +161,20 @@ export async function regenerateToken(
     expiresAt: expiresAt ?? new Date(now.getTime() + lifetime),
     issuedAt: now,
     updatedAt: now,
+    // The new secret carries what its issuer came through, as at creation.
+    ssoOrgId: caller.ssoOrgId ?? null,
   };
   await db.batch([
     db
       .update(pats)
-      .set({ tokenHash: token.tokenHash, expiresAt: token.expiresAt, issuedAt: now, updatedAt: now })
+      .set({ tokenHash: token.tokenHash, expiresAt: token.expiresAt, issuedAt: now, updatedAt: now, ssoOrgId: token.ssoOrgId })
       .where(eq(pats.id, id)),
     auditInsert(db, caller, {
       action: "token.regenerate",
       targetType: "token",
       targetId: id,
-      before: { expiresAt: before.expiresAt.toISOString() },
-      after: { expiresAt: token.expiresAt.toISOString() },
+      before: { expiresAt: before.expiresAt.toISOString(), ssoOrgId: before.ssoOrgId },
+      after: { expiresAt: token.expiresAt.toISOString(), ssoOrgId: token.ssoOrgId },
     }),
   ]);
   return { token, secret };

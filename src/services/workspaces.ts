@@ -2,7 +2,7 @@ import { and, desc, eq, lt } from "drizzle-orm";
 import { authorize, parentRelations, type Permission, type Relation } from "../auth/permissions";
 import type { Caller } from "../auth/principal";
 import type { Database } from "../db/client";
-import { orgMembers, workspaces, type Workspace } from "../db/schema";
+import { organizations, orgMembers, workspaces, type Workspace } from "../db/schema";
 import type { Config } from "../env";
 import { ApiError, BadRequest, Conflict } from "../lib/errors";
 import { newId } from "../lib/ids";
@@ -11,7 +11,7 @@ import { toPage, type Page } from "../lib/pagination";
 import { ACCEPTED_FORMS, ContextUrlError, parseContextUrl } from "../scm/context-url";
 import type { WorkspaceRecord } from "../workspaces/types";
 import { workspaceView, type WorkspaceView } from "../workspaces/view";
-import { loadOrg } from "./org-access";
+import { loadOrg, orgPolicyColumns, orgPolicyOf } from "./org-access";
 
 export const DEFAULT_EDITOR = "vscode";
 
@@ -134,15 +134,16 @@ export async function listWorkspaces(
 /** The workspace, if `permission` allows; relations come with it in one query. */
 export async function loadWorkspace(db: Database, caller: Caller, id: string, permission: Permission): Promise<Workspace> {
   const row = await db
-    .select({ workspace: workspaces, role: orgMembers.role })
+    .select({ workspace: workspaces, role: orgMembers.role, ...orgPolicyColumns })
     .from(workspaces)
+    .innerJoin(organizations, eq(organizations.id, workspaces.orgId))
     .leftJoin(orgMembers, and(eq(orgMembers.orgId, workspaces.orgId), eq(orgMembers.userId, caller.user.id)))
     .where(eq(workspaces.id, id))
     .get();
   const relations = new Set<Relation>(parentRelations(row?.role));
   if (row?.workspace.ownerId === caller.user.id) relations.add("owner");
   if (row?.workspace.shared && row.role) relations.add("shared");
-  authorize(caller, permission, relations, "Workspace");
+  authorize(caller, permission, relations, "Workspace", orgPolicyOf(row));
   return row!.workspace;
 }
 

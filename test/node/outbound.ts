@@ -4,11 +4,11 @@ import { FAKE_HOSTS } from "../fixtures.ts";
 /**
  * The Worker's (and the tests') outbound `fetch` during tests, run in Node by miniflare:
  * requests to the providers' real hosts go to the local fake provider server, requests to the
- * local OpenID Connect provider go through, and anything else is refused. Nothing leaves the
+ * local OpenID Connect providers go through, and anything else is refused. Nothing leaves the
  * machine.
  */
-export function outboundService(servers: { fakeProviders: string; oidcIssuer: string }) {
-  const passThrough = new Set([new URL(servers.oidcIssuer).origin, new URL(servers.fakeProviders).origin]);
+export function outboundService(servers: { fakeProviders: string; oidcIssuer: string; ssoIssuer: string }) {
+  const passThrough = new Set([servers.oidcIssuer, servers.ssoIssuer, servers.fakeProviders].map((url) => new URL(url).origin));
   return async (request: Request): Promise<Response> => {
     const url = new URL(request.url);
     let target: string;
