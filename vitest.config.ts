@@ -56,6 +56,10 @@ export default defineConfig(async () => {
         {
           test: { name: "runner", include: ["runner/test/**/*.test.ts"], environment: "node" },
         },
+        {
+          // The Worker under `wrangler dev` and the real runner, together.
+          test: { name: "e2e", include: ["e2e/**/*.test.ts"], environment: "node", testTimeout: 120_000, hookTimeout: 120_000 },
+        },
       ],
     },
   };

@@ -6,7 +6,7 @@
 //   npm run bench:fanout               # needs ~4 file descriptors per socket: the script
 //   SUBSCRIBERS=2000 npm run bench:fanout   raises `ulimit -n` to 8192 first
 import { writeFileSync } from "node:fs";
-import { median, signIn, startWorker, token } from "./worker.mjs";
+import { median, signIn, startWorker, token } from "../scripts/local-worker.mjs";
 
 const PORT = Number(process.env.BENCH_PORT ?? 8798);
 const SUBSCRIBERS = Number(process.env.SUBSCRIBERS ?? 1000);

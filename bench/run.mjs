@@ -10,7 +10,7 @@
 // every request into a local SQLite file and costs ~40 % of D1-route throughput.
 import autocannon from "autocannon";
 import { writeFileSync } from "node:fs";
-import { median, signIn, startWorker, token } from "./worker.mjs";
+import { median, signIn, startWorker, token } from "../scripts/local-worker.mjs";
 
 const PORT = Number(process.env.BENCH_PORT ?? 8799);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);

@@ -1,4 +1,4 @@
-// Shared by the benchmarks: a Worker under `wrangler dev` on 127.0.0.1 with fresh local
+// Shared by the benchmarks and the end-to-end tests: a Worker under `wrangler dev` on 127.0.0.1 with fresh local
 // state, and a signed-in development user. Local observability is off (see README.md).
 import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
