@@ -24,7 +24,8 @@ export default defineConfig(async () => ({
         test: { name: "worker", include: ["test/**/*.test.ts"], setupFiles: ["./test/setup.ts"] },
       },
       {
-        test: { name: "runner", include: ["runner/test/**/*.test.ts"], environment: "node" },
+        // Real processes, git and sandboxes: slower than unit tests, and machines are small.
+        test: { name: "runner", include: ["runner/test/**/*.test.ts"], environment: "node", testTimeout: 60_000, hookTimeout: 60_000 },
       },
     ],
   },
