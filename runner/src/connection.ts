@@ -95,8 +95,11 @@ export class RunnerConnection implements Sink {
     this.#dial();
   }
 
-  /** Closes for good (no reconnect). */
-  close(): void {
+  /**
+   * Closes for good (no reconnect). Resolves once the close handshake is done (what was
+   * sent before has then been delivered), or after `timeoutMs`.
+   */
+  close(timeoutMs = 2_000): Promise<void> {
     this.#closing = true;
     for (const t of [this.#heartbeat, this.#reconnect, this.#welcomeTimer, this.#grace]) if (t) clearTimeout(t);
     this.#heartbeat = this.#reconnect = this.#welcomeTimer = this.#grace = null;
@@ -104,11 +107,20 @@ export class RunnerConnection implements Sink {
     this.#ws = null;
     this.#open = false;
     this.#welcomed = false;
-    try {
-      ws?.close(1000, "runner shutting down");
-    } catch {
-      // already closed
-    }
+    if (!ws || ws.readyState === WebSocket.CLOSED) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, timeoutMs);
+      ws.addEventListener("close", () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      try {
+        ws.close(1000, "runner shutting down");
+      } catch {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
   }
 
   // ── Sink: what the reconciler reports ─────────────────────────────────────────────

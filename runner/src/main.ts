@@ -63,7 +63,7 @@ async function main(): Promise<void> {
     stopping = true;
     logger.info("shutting down: stopping every workspace", { signal: sig });
     await manager.stopAll("runner shutting down");
-    connection.close();
+    await connection.close();
     logger.info("stopped");
     process.exit(0);
   };

@@ -5,11 +5,13 @@
  * exports is visible to `init` and `command`.
  *
  * The runner writes each stage to a script file and a small driver that sources them in
- * order. The driver gives every stage its own output pipes (logged as `0:before`,
- * `0:init`, `0:command`) and reports stage boundaries on a control pipe (fd 3):
- *   fd 1/2 command stdout/stderr · fd 3 control · fd 4/5 before · fd 6/7 init
- * The user's processes never inherit the control pipe, nor other stages' pipes.
+ * order. Output keeps its order: all stages write to the task's one stdout and one stderr
+ * pipe, and the driver marks each stage boundary in-band on both (a line starting with
+ * the ASCII record separator and a per-run nonce), which the runner strips and uses to
+ * name the output (`0:before`, `0:init`, `0:command`). Phase changes and exit codes go on
+ * a separate control pipe (fd 3) that the user's processes never inherit.
  */
+import crypto from "node:crypto";
 import fs from "node:fs/promises";
 import path from "node:path";
 import { StringDecoder } from "node:string_decoder";
@@ -43,34 +45,96 @@ export interface StageScripts {
   command?: string;
 }
 
-/** The driver script: sources each stage with its own pipes and reports boundaries on fd 3. */
-export function driverScript(scripts: StageScripts, env: Record<string, string> = {}): string {
+const RS = "\x1e";
+/** The in-band boundary line: `\x1eedgepod-stage <nonce> <stage>\n`. */
+export function stageMarker(nonce: string, stage: Stage): string {
+  return `${RS}edgepod-stage ${nonce} ${stage}\n`;
+}
+
+/** The driver script: sources each stage in one shell, marking boundaries in-band and on fd 3. */
+export function driverScript(scripts: StageScripts, env: Record<string, string>, nonce: string): string {
+  if (!/^[0-9a-f]+$/.test(nonce)) throw new Error("nonce must be hex");
   const lines = [
-    "# edgepod task driver (generated): fd 3 control, 4/5 before, 6/7 init, 1/2 command",
+    "# edgepod task driver (generated): stages marked on stdout/stderr, control on fd 3",
     "__edgepod_ctl() { printf '%s\\n' \"$*\" >&3; }",
+    `__edgepod_stage() { printf '\\036edgepod-stage ${nonce} %s\\n' "$1"; printf '\\036edgepod-stage ${nonce} %s\\n' "$1" >&2; __edgepod_ctl begin "$1"; }`,
   ];
   for (const [k, v] of Object.entries(env)) {
     if (/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) lines.push(`export ${k}=${shQuote(v)}`);
   }
-  const stage = (name: "before" | "init", file: string, out: number, err: number, close: number[]) => {
+  for (const stage of ["before", "init"] as const) {
+    const file = scripts[stage];
+    if (file === undefined) continue;
     lines.push(
-      `__edgepod_ctl begin ${name}`,
-      `. ${shQuote(file)} 3>&- ${close.map((fd) => `${fd}>&-`).join(" ")} >&${out} 2>&${err} </dev/null`,
+      `__edgepod_stage ${stage}`,
+      `. ${shQuote(file)} 3>&- </dev/null`,
       "__edgepod_rc=$?",
-      `__edgepod_ctl end ${name} $__edgepod_rc`,
+      `__edgepod_ctl end ${stage} $__edgepod_rc`,
       `[ "$__edgepod_rc" -eq 0 ] || exit "$__edgepod_rc"`,
     );
-  };
-  if (scripts.before !== undefined) stage("before", scripts.before, 4, 5, [6, 7]);
-  lines.push("exec 4>&- 5>&-");
-  if (scripts.init !== undefined) stage("init", scripts.init, 6, 7, []);
-  lines.push("exec 6>&- 7>&-");
+  }
   if (scripts.command !== undefined) {
-    lines.push("__edgepod_ctl begin command", "exec 3>&-", `. ${shQuote(scripts.command)} </dev/null`);
+    lines.push("__edgepod_stage command", "exec 3>&-", `. ${shQuote(scripts.command)} </dev/null`);
   } else {
     lines.push("__edgepod_ctl done", "exec 3>&-");
   }
   return lines.join("\n") + "\n";
+}
+
+/**
+ * Splits one output stream at the driver's stage markers: text is attributed to the
+ * stage in force when it was written, and the markers themselves are removed. A marker
+ * split across reads is held back until it is complete.
+ */
+export class StageSplitter {
+  stage: Stage;
+  readonly #prefix: string;
+  readonly #emit: (stage: Stage, text: string) => void;
+  #held = "";
+
+  constructor(nonce: string, initial: Stage, emit: (stage: Stage, text: string) => void) {
+    this.#prefix = `${RS}edgepod-stage ${nonce} `;
+    this.stage = initial;
+    this.#emit = emit;
+  }
+
+  write(text: string): void {
+    let buf = this.#held + text;
+    this.#held = "";
+    for (;;) {
+      const at = buf.indexOf(this.#prefix);
+      if (at < 0) break;
+      const nl = buf.indexOf("\n", at + this.#prefix.length);
+      if (nl < 0) {
+        // The marker is not complete yet.
+        this.#out(buf.slice(0, at));
+        this.#held = buf.slice(at);
+        return;
+      }
+      this.#out(buf.slice(0, at));
+      const name = buf.slice(at + this.#prefix.length, nl);
+      if (name === "before" || name === "init" || name === "command") this.stage = name;
+      buf = buf.slice(nl + 1);
+    }
+    // Hold back a tail that may be the start of a marker.
+    const rs = buf.lastIndexOf(RS);
+    if (rs >= 0 && this.#prefix.startsWith(buf.slice(rs))) {
+      this.#held = buf.slice(rs);
+      buf = buf.slice(0, rs);
+    }
+    this.#out(buf);
+  }
+
+  /** The stream ended: whatever is held is plain output. */
+  end(): void {
+    const held = this.#held;
+    this.#held = "";
+    this.#out(held);
+  }
+
+  #out(text: string): void {
+    if (text) this.#emit(this.stage, text);
+  }
 }
 
 /** Splits text into pieces of at most `maxBytes` UTF-8 bytes, never inside a character. */
@@ -105,6 +169,12 @@ export interface TaskOptions {
   onLog: (task: string, stream: LogStream, data: string) => void;
 }
 
+interface WatchOptions extends TaskOptions {
+  nonce: string;
+  /** Stage that output before the first marker belongs to. */
+  firstStage: Stage;
+}
+
 /** One started task. */
 export class RunningTask {
   readonly index: number;
@@ -119,40 +189,33 @@ export class RunningTask {
    * the task has nothing more to run); rejects with a TaskFailure naming the stage.
    */
   readonly ready: Promise<void>;
-  readonly #ranInit: boolean;
 
-  constructor(options: TaskOptions, proc: SandboxedProcess, ranInit: boolean) {
+  constructor(options: WatchOptions, proc: SandboxedProcess, ranInit: boolean) {
     this.index = options.index;
     this.task = options.task;
     this.proc = proc;
-    this.#ranInit = ranInit;
     this.initCompleted = !ranInit;
     this.ready = this.#watch(options);
     this.ready.catch(() => {});
   }
 
-  async #watch(options: TaskOptions): Promise<void> {
+  async #watch(options: WatchOptions): Promise<void> {
     const { index, onLog } = options;
     const stdio = this.proc.child.stdio;
-    const pipe = (fd: number, stage: Stage, stream: LogStream) => {
+    for (const [fd, stream] of [[1, "stdout"], [2, "stderr"]] as const) {
       const r = stdio[fd] as Readable | null | undefined;
-      if (!r) return;
+      if (!r) continue;
       const decoder = new StringDecoder("utf8");
-      const name = `${index}:${stage}`;
-      r.on("data", (buf: Buffer) => {
-        for (const chunk of chunkUtf8(decoder.write(buf))) onLog(name, stream, chunk);
+      const splitter = new StageSplitter(options.nonce, options.firstStage, (stage, text) => {
+        for (const chunk of chunkUtf8(text)) onLog(`${index}:${stage}`, stream, chunk);
       });
+      r.on("data", (buf: Buffer) => splitter.write(decoder.write(buf)));
       r.on("end", () => {
-        for (const chunk of chunkUtf8(decoder.end())) onLog(name, stream, chunk);
+        splitter.write(decoder.end());
+        splitter.end();
       });
       r.on("error", () => {});
-    };
-    pipe(1, "command", "stdout");
-    pipe(2, "command", "stderr");
-    pipe(4, "before", "stdout");
-    pipe(5, "before", "stderr");
-    pipe(6, "init", "stdout");
-    pipe(7, "init", "stderr");
+    }
 
     const label = taskLabel(index, this.task);
     let settle!: { resolve: () => void; reject: (e: Error) => void };
@@ -216,11 +279,6 @@ export class RunningTask {
     });
     return result;
   }
-
-  /** Did this run execute `init`? */
-  get ranInit(): boolean {
-    return this.#ranInit;
-  }
 }
 
 /** Writes the task's scripts and starts its shell. */
@@ -238,8 +296,10 @@ export async function startTask(options: TaskOptions): Promise<RunningTask> {
   const ranInit = options.runInit && task.init !== undefined && task.init.trim() !== "";
   if (ranInit) await write("init", task.init);
   await write("command", task.command);
+  const nonce = crypto.randomBytes(8).toString("hex");
   const driver = path.join(scriptsDir, `${index}-driver.sh`);
-  await fs.writeFile(driver, driverScript(scripts, task.env ?? {}), { mode: 0o644 });
-  const proc = options.launch([options.shell, driver], ["ignore", "pipe", "pipe", "pipe", "pipe", "pipe", "pipe", "pipe"], [scriptsDir]);
-  return new RunningTask(options, proc, ranInit);
+  await fs.writeFile(driver, driverScript(scripts, task.env ?? {}, nonce), { mode: 0o644 });
+  const proc = options.launch([options.shell, driver], ["ignore", "pipe", "pipe", "pipe"], [scriptsDir]);
+  const firstStage: Stage = scripts.before ? "before" : scripts.init ? "init" : "command";
+  return new RunningTask({ ...options, nonce, firstStage }, proc, ranInit);
 }

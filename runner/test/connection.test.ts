@@ -35,7 +35,7 @@ async function setup(options: { graceMs?: number } = {}): Promise<{ peer: Peer; 
   const h = await harness("none", [repo.dir], { sink: connection });
   connection.start(h.manager);
   cleanups.push(async () => {
-    connection.close();
+    await connection.close();
     await h.manager.stopAll("test over");
     await peer.close();
   });
@@ -67,7 +67,7 @@ describe("runner connection", () => {
     await new Promise((r) => setTimeout(r, 300));
     expect(peer.statuses("ws_c").filter((s) => s.phase === "creating")).toHaveLength(1);
     expect(peer.output("ws_c", "0:command")).toBe("hi-from-task\n");
-    expect(pidsWithCmdline(`sleep ${m}`)).toHaveLength(1);
+    await waitFor(() => pidsWithCmdline(`sleep ${m}`).length === 1, "one task process");
 
     // Invalid messages are dropped; the connection stays up.
     peer.send({ type: "start", id: "c3" });
@@ -154,8 +154,8 @@ describe("runner connection", () => {
     peer.welcome(100);
     await waitFor(() => peer.received.some((r) => r.text === "ping"), "a ping");
     peer.silent = true;
-    await waitFor(() => peer.connections === 2, "a second connection", 5_000);
-    expect(connection.connects).toBe(2);
+    await waitFor(() => peer.messages("hello", 2).length === 1, "hello on a second connection", 5_000);
     expect(peer.received.filter((r) => r.conn === 2)[0]!.json).toMatchObject({ type: "hello" });
+    expect(connection.connects).toBe(2);
   });
 });

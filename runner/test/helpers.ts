@@ -93,9 +93,12 @@ export class Recorder implements Sink {
       .map((l) => l.data)
       .join("");
   }
-  taskNames(workspaceId: string): string[] {
+  /** Task names in order of first output (of one stream, or of both). */
+  taskNames(workspaceId: string, stream?: "stdout" | "stderr"): string[] {
     const out: string[] = [];
-    for (const l of this.logs) if (l.workspaceId === workspaceId && !out.includes(l.task)) out.push(l.task);
+    for (const l of this.logs) {
+      if (l.workspaceId === workspaceId && (!stream || l.stream === stream) && !out.includes(l.task)) out.push(l.task);
+    }
     return out;
   }
 }

@@ -49,6 +49,7 @@ describe("node runner/src/main.ts", () => {
       peer.welcome(1_000);
       peer.send(startCommand("ws_main", 1, { cloneUrl: repo.url }));
       await waitFor(() => peer!.output("ws_main", "0:command") === "main-ok\n", "task output");
+      await waitFor(() => peer!.statuses("ws_main").some((s) => s.phase === "running"), "running");
       expect(peer.statuses("ws_main").map((s) => s.phase)).toEqual(["creating", "initializing", "running"]);
 
       r.child.kill("SIGTERM");
@@ -86,6 +87,7 @@ describe("node runner/src/main.ts", () => {
       peer.welcome();
       peer.send(startCommand("ws_crash", 7, { cloneUrl: repo.url }));
       await waitFor(() => peer!.output("ws_crash", "0:command") === "up\n", "task output");
+      await waitFor(() => pidsWithCmdline(`sleep ${m}`).length === 1, "the task's process");
       first.child.kill("SIGKILL");
       await first.exited;
       if (mode === "bwrap") {
@@ -100,7 +102,7 @@ describe("node runner/src/main.ts", () => {
 
     const second = run(env);
     try {
-      await waitFor(() => peer!.messages("hello").length === 2, "second hello");
+      await waitFor(() => peer!.messages("hello").length === 2 && peer!.messages("status", 2).length > 0, "second hello and status");
       expect(peer.messages("hello")[1]).toMatchObject({ workspaces: [{ workspaceId: "ws_crash", generation: 7, phase: "stopped" }] });
       expect(peer.messages("status", 2)[0]).toMatchObject({ workspaceId: "ws_crash", phase: "stopped", reason: "runner restarted" });
       expect(pidsWithCmdline(`sleep ${m}`)).toEqual([]); // …until the next runner ends them

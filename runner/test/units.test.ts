@@ -9,7 +9,7 @@ import { lastError, validateRepository } from "../src/git.ts";
 import { createLogger, redactUrl } from "../src/log.ts";
 import { parseListening, parseStat } from "../src/procfs.ts";
 import { buildLaunch, bwrapArgs, hostnameFor, makeSandbox, systemBindArgs, type PathKind, type Sandbox } from "../src/sandbox.ts";
-import { chunkUtf8, driverScript, shQuote } from "../src/tasks.ts";
+import { chunkUtf8, driverScript, shQuote, StageSplitter, stageMarker } from "../src/tasks.ts";
 import { planCommand, repoNameFrom } from "../src/workspaces.ts";
 import { tmpDir } from "./helpers.ts";
 
@@ -135,7 +135,20 @@ describe("task driver", () => {
     expect(r.stdout).toBe(nasty);
   });
 
-  it("runs the stages in one shell with their own pipes and reports boundaries on fd 3", () => {
+  const nonce = "0123abcd";
+  const splitOutput = (text: string, first: "before" | "init" | "command" = "before") => {
+    const parts: [string, string][] = [];
+    const splitter = new StageSplitter(nonce, first, (stage, t) => {
+      const last = parts.at(-1);
+      if (last && last[0] === stage) last[1] += t;
+      else parts.push([stage, t]);
+    });
+    splitter.write(text);
+    splitter.end();
+    return parts;
+  };
+
+  it("runs the stages in one shell, marks them in-band and reports boundaries on fd 3", () => {
     const dir = tmpDir();
     const file = (name: string, body: string) => {
       fs.writeFileSync(path.join(dir, name), body);
@@ -144,16 +157,17 @@ describe("task driver", () => {
     const script = driverScript(
       { before: file("b.sh", "echo B; export X=1\n"), init: file("i.sh", "echo I $X; echo IE >&2\n"), command: file("c.sh", "echo C $X $T; ls /proc/self/fd | sort -n | tr '\\n' ' '\n") },
       { T: "task env" },
+      nonce,
     );
-    const r = spawnSync("/bin/sh", ["-c", `sh ${shQuote(file("driver.sh", script))} 3>${dir}/ctl 4>${dir}/b.out 5>${dir}/b.err 6>${dir}/i.out 7>${dir}/i.err`], { encoding: "utf8" });
-    const read = (n: string) => fs.readFileSync(path.join(dir, n), "utf8");
-    expect(read("ctl")).toBe("begin before\nend before 0\nbegin init\nend init 0\nbegin command\n");
-    expect(read("b.out")).toBe("B\n");
-    expect(read("i.out")).toBe("I 1\n");
-    expect(read("i.err")).toBe("IE\n");
-    // The command sees stdin/out/err and the fd `ls` opens (3) — none of the runner's
-    // pipes (3-7). (The shell's own fd for the sourced file sits at ≥ 10.)
-    const [first, fds] = r.stdout.split("\n");
+    const r = spawnSync("/bin/sh", ["-c", `sh ${shQuote(file("driver.sh", script))} 3>${dir}/ctl`], { encoding: "utf8" });
+    expect(fs.readFileSync(path.join(dir, "ctl"), "utf8")).toBe("begin before\nend before 0\nbegin init\nend init 0\nbegin command\n");
+    const out = splitOutput(r.stdout);
+    expect(out.map(([stage]) => stage)).toEqual(["before", "init", "command"]);
+    expect(out.slice(0, 2)).toEqual([["before", "B\n"], ["init", "I 1\n"]]);
+    expect(splitOutput(r.stderr)).toEqual([["init", "IE\n"]]);
+    // The command sees stdin/out/err and the fd `ls` opens (3): not the control pipe.
+    // (The shell's own fd for the sourced file sits at ≥ 10.)
+    const [first, fds] = out[2]![1].split("\n");
     expect(first).toBe("C 1 task env");
     expect(fds!.trim().split(" ").map(Number).filter((fd) => fd < 10)).toEqual([0, 1, 2, 3]);
   });
@@ -166,11 +180,39 @@ describe("task driver", () => {
     const dir = tmpDir();
     fs.writeFileSync(path.join(dir, "i.sh"), init);
     fs.writeFileSync(path.join(dir, "c.sh"), "echo never\n");
-    fs.writeFileSync(path.join(dir, "d.sh"), driverScript({ init: path.join(dir, "i.sh"), command: path.join(dir, "c.sh") }));
-    const r = spawnSync("/bin/sh", ["-c", `sh ${dir}/d.sh 3>${dir}/ctl 4>/dev/null 5>/dev/null 6>/dev/null 7>/dev/null`], { encoding: "utf8" });
+    fs.writeFileSync(path.join(dir, "d.sh"), driverScript({ init: path.join(dir, "i.sh"), command: path.join(dir, "c.sh") }, {}, nonce));
+    const r = spawnSync("/bin/sh", ["-c", `sh ${dir}/d.sh 3>${dir}/ctl`], { encoding: "utf8" });
     expect(r.status).toBe(code);
-    expect(r.stdout).toBe("");
+    expect(splitOutput(r.stdout, "init")).toEqual([]);
     expect(fs.readFileSync(path.join(dir, "ctl"), "utf8")).toBe(ctl);
+  });
+
+  it("splits output at stage markers however the reads fall", () => {
+    const text = `early\n${stageMarker(nonce, "init")}one\ntwo\n${stageMarker(nonce, "command")}three\x1e not a marker\n`;
+    const expected = [
+      ["before", "early\n"],
+      ["init", "one\ntwo\n"],
+      ["command", "three\x1e not a marker\n"],
+    ];
+    for (let cut1 = 0; cut1 <= text.length; cut1++) {
+      for (const cut2 of [cut1, Math.min(text.length, cut1 + 7), text.length]) {
+        const parts: [string, string][] = [];
+        const splitter = new StageSplitter(nonce, "before", (stage, t) => {
+          const last = parts.at(-1);
+          if (last && last[0] === stage) last[1] += t;
+          else parts.push([stage, t]);
+        });
+        splitter.write(text.slice(0, cut1));
+        splitter.write(text.slice(cut1, cut2));
+        splitter.write(text.slice(cut2));
+        splitter.end();
+        expect(parts, `cut at ${cut1}/${cut2}`).toEqual(expected);
+      }
+    }
+  });
+
+  it("does not take a marker with another nonce for a boundary", () => {
+    expect(splitOutput(`a${stageMarker("ffff", "command")}b`)).toEqual([["before", `a${stageMarker("ffff", "command")}b`]]);
   });
 });
 
