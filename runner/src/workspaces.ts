@@ -151,7 +151,8 @@ class Workspace {
   readonly #procs = new Set<SandboxedProcess>();
   #tasks: RunningTask[] = [];
   #chain: Promise<void> = Promise.resolve();
-  #op: AbortController | null = null;
+  /** Operations queued or in progress. */
+  readonly #ops = new Set<AbortController>();
   readonly #ports: PortWatcher;
 
   constructor(manager: WorkspaceManager, state: PersistedState) {
@@ -215,18 +216,21 @@ class Workspace {
     this.#m.options.sink.status(status);
   }
 
-  /** Runs `work` after everything queued before it; `preempt` cuts the current operation short. */
+  /**
+   * Runs `work` after everything queued before it. `preempt` cuts short the operation in
+   * progress and cancels those still queued (a `stop` makes pending `start`s moot).
+   */
   enqueue(work: (op: AbortController) => Promise<void>, preempt: boolean): void {
-    if (preempt) this.#op?.abort(new Superseded("superseded"));
+    if (preempt) for (const op of this.#ops) op.abort(new Superseded("superseded"));
     const controller = new AbortController();
+    this.#ops.add(controller);
     this.#chain = this.#chain.then(async () => {
-      this.#op = controller;
       try {
-        await work(controller);
+        if (!controller.signal.aborted) await work(controller);
       } catch (e) {
         this.#log.error("operation failed", { error: e });
       } finally {
-        if (this.#op === controller) this.#op = null;
+        this.#ops.delete(controller);
       }
     });
   }
@@ -257,7 +261,14 @@ class Workspace {
         this.state.cloned = true;
         this.persist();
       }
-      const tasks: RunnerTask[] = spec.tasks ?? (await readGitpodYml(this.repoDir)).tasks;
+      let tasks: RunnerTask[];
+      if (spec.tasks) tasks = spec.tasks;
+      else {
+        const config = await readGitpodYml(this.repoDir);
+        tasks = config.tasks;
+        if (config.image !== null) this.#log.info(".gitpod.yml asks for an image; a pooled runner runs on its host's system", { image: config.image });
+        if (config.ports.length) this.#log.info(".gitpod.yml declares ports", { ports: config.ports.map((p) => (p.toPort ? `${p.port}-${p.toPort}` : p.port)) });
+      }
       signal.throwIfAborted();
       this.report("initializing");
       this.#ports.start();
@@ -498,7 +509,7 @@ export class WorkspaceManager {
     }
     let ws = this.#workspaces.get(id);
     const plan = planCommand(ws ? ws.state : null, { type: command.type, generation });
-    log.info("command", { plan, phase: ws?.state.phase, applied: ws?.state.generation });
+    log.info("command", { plan, phase: ws?.state.phase, applied: ws?.state.generation, ...(command.type === "stop" ? { reason: command.reason } : {}) });
     if (plan === "ignore") return plan;
     if (!ws) {
       if (command.type === "stop") {

@@ -150,6 +150,29 @@ describe.each(modes())("workspace lifecycle (sandbox: %s)", (mode) => {
     await manager.idle("ws_resume");
   });
 
+  it("a stop cuts a start in progress short; queued starts it makes moot never run", async () => {
+    const m = marker();
+    const repo = makeRepo({});
+    const { manager, recorder } = await harness(mode, [repo.dir]);
+    const tasks = [{ init: `echo i >> "$HOME/init-count"; sleep ${m}`, command: "exec sleep 300" }];
+    manager.handle(startCommand("ws_cut", 1, { cloneUrl: repo.url }, { tasks }));
+    await waitFor(() => pidsWithCmdline(`sleep ${m}`).length === 1, "init running");
+    manager.handle(stopCommand("ws_cut", 2));
+    manager.handle(startCommand("ws_cut", 3, { cloneUrl: repo.url }, { tasks }));
+    manager.handle(stopCommand("ws_cut", 4));
+    await manager.idle("ws_cut");
+    expect(recorder.phases("ws_cut")).toEqual(["creating", "initializing", "stopping", "stopped"]);
+    expect(recorder.last("ws_cut")).toMatchObject({ phase: "stopped", generation: 4 });
+    expect(pidsWithCmdline(`sleep ${m}`)).toEqual([]);
+
+    // init never finished, so the next start runs it again (on the kept checkout).
+    manager.handle(startCommand("ws_cut", 5, { cloneUrl: repo.url }, { tasks: [{ init: `echo i >> "$HOME/init-count"`, command: "exec sleep 300" }] }));
+    await manager.idle("ws_cut");
+    expect(recorder.last("ws_cut")).toMatchObject({ phase: "running", generation: 5 });
+    expect(fs.readFileSync(path.join(manager.inspect("ws_cut")!.dir, "init-count"), "utf8")).toBe("i\ni\n");
+    await manager.stopAll("done");
+  });
+
   it("reports the ports the workspace listens on, and none once stopped", async () => {
     const port = await freePort();
     const repo = makeRepo({});
