@@ -458,6 +458,7 @@ export class WorkspaceManager {
         if (ACTIVE.includes(state.phase)) {
           if (options.sandbox.mode === "none") await sweep(`EDGEPOD_WORKSPACE_DIR=${ws.dir}`, options.killGraceMs ?? 5_000);
           state.phase = "stopped";
+          state.desired = "stopped";
           state.reason = "runner restarted";
           ws.persist();
         }
