@@ -11,9 +11,27 @@ import { detectSandbox, makeSandbox, type Sandbox } from "../src/sandbox.ts";
 import { WorkspaceManager, type LogMessage, type ManagerOptions, type Sink } from "../src/workspaces.ts";
 
 const dirs: string[] = [];
-afterAll(() => {
+const managers: WorkspaceManager[] = [];
+afterAll(async () => {
+  // A test that failed half-way must not leave its workspaces' processes behind.
+  await Promise.all(managers.map((m) => m.stopAll("test cleanup")));
+  killStragglers(dirs);
   for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
 });
+
+/** SIGKILLs processes of workspaces under `roots` (a runner killed mid-test leaves plain ones). */
+function killStragglers(roots: string[]): void {
+  for (const name of fs.readdirSync("/proc")) {
+    if (!/^\d+$/.test(name) || Number(name) === process.pid) continue;
+    try {
+      const env = fs.readFileSync(`/proc/${name}/environ`, "utf8").split("\0");
+      const dir = env.find((e) => e.startsWith("EDGEPOD_WORKSPACE_DIR="))?.slice("EDGEPOD_WORKSPACE_DIR=".length);
+      if (dir && roots.some((r) => dir.startsWith(r + "/"))) process.kill(Number(name), "SIGKILL");
+    } catch {
+      // gone, or not readable
+    }
+  }
+}
 
 export function tmpDir(prefix = "edgepod-runner-"): string {
   const d = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
@@ -168,6 +186,7 @@ export async function harness(
     ...options,
     sink,
   });
+  managers.push(manager);
   return { manager, recorder, workdir, sandbox };
 }
 
