@@ -54,7 +54,8 @@ export default defineConfig(async () => {
           },
         },
         {
-          test: { name: "runner", include: ["runner/test/**/*.test.ts"], environment: "node" },
+          // Real processes, git and sandboxes: slower than unit tests, and machines are small.
+          test: { name: "runner", include: ["runner/test/**/*.test.ts"], environment: "node", testTimeout: 60_000, hookTimeout: 60_000 },
         },
         {
           // The Worker under `wrangler dev` and the real runner, together.
