@@ -219,6 +219,9 @@ export class WorkspaceDO extends DurableObject<Env> {
     record.phase = phase;
     record.reason = reason;
     if (AT_REST.has(phase)) {
+      // At rest until a new start (a new generation), whoever stopped it: the user, a
+      // timer, or the runner itself (which never restarts a generation it stopped).
+      record.desiredPhase = "stopped";
       record.stoppedAt = Date.now();
       record.ports = [];
       record.deadlines = {};

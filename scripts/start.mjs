@@ -81,7 +81,8 @@ migrate.on("exit", async (code) => {
     await until(async () => (await fetch(`${BASE}/health`)).ok, "the Worker");
     const { org, token } = await bootstrap();
     const runner = run("node", ["runner/src/main.ts"], {
-      env: { ...process.env, EDGEPOD_URL: BASE, EDGEPOD_RUNNER_TOKEN: token },
+      // file:// repositories on this machine are allowed locally, as the Worker allows them.
+      env: { ...process.env, EDGEPOD_URL: BASE, EDGEPOD_RUNNER_TOKEN: token, RUNNER_GIT_PROTOCOLS: "https:http:ssh:git:file" },
     });
     runner.on("exit", (c) => console.error(`runner exited (${c}); the Worker keeps running`));
     console.log(

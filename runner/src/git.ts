@@ -62,6 +62,8 @@ export async function cloneRepository(repo: Repository, dir: string, git: GitRun
   const ref = repo.ref === null ? null : normaliseRef(repo.ref);
   const url = repo.cloneUrl;
 
+  if (ref !== null && isSpecialRef(ref)) return fetchRef(url, ref, dir, parent, git);
+
   if (repo.revision === null) {
     const shallow = await git(["clone", "--depth", "1", ...(ref ? ["--branch", ref] : []), "--", url, dir], parent);
     if (shallow.code === 0) return { shallow: true, method: "shallow-clone" };
@@ -99,6 +101,24 @@ export async function cloneRepository(repo: Repository, dir: string, git: GitRun
   const r = await git(["-C", dir, ...checkout], parent);
   if (r.code !== 0) throw new GitError(`revision ${rev} not found in ${redactUrl(url)}: ${lastError(r.output)}`);
   return { shallow: false, method: "full-clone" };
+}
+
+/** Pull and merge request heads (`refs/pull/7/head`, `refs/merge-requests/7/head`) are not branches. */
+const isSpecialRef = (ref: string) => ref.startsWith("refs/");
+
+/** Fetches a non-branch ref (a pull request's head) shallowly and checks it out detached. */
+async function fetchRef(url: string, ref: string, dir: string, parent: string, git: GitRun): Promise<CloneResult> {
+  const steps: string[][] = [
+    ["init", "-q", dir],
+    ["-C", dir, "remote", "add", "origin", "--", url],
+    ["-C", dir, "fetch", "-q", "--depth", "1", "origin", ref],
+    ["-C", dir, "checkout", "-q", "--detach", "FETCH_HEAD"],
+  ];
+  for (const step of steps) {
+    const r = await git(step, parent);
+    if (r.code !== 0) throw new GitError(`fetching ${ref} from ${redactUrl(url)} failed: ${lastError(r.output)}`);
+  }
+  return { shallow: true, method: "shallow-fetch" };
 }
 
 /** The most telling line of git's output (the first `fatal:`), credentials removed. */

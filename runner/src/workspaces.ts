@@ -12,6 +12,7 @@
  * A stop keeps the workspace directory; the next start resumes there: no clone, no init.
  */
 import fs from "node:fs";
+import { fileURLToPath } from "node:url";
 import os from "node:os";
 import path from "node:path";
 import type { StdioOptions } from "node:child_process";
@@ -256,7 +257,7 @@ class Workspace {
         this.persist();
         fs.rmSync(this.repoDir, { recursive: true, force: true });
         this.#log.info("cloning", { cloneUrl: redactUrl(spec.repository.cloneUrl), ref: spec.repository.ref, revision: spec.repository.revision });
-        const result = await guard(cloneRepository(spec.repository, this.repoDir, this.#gitRun(signal)), signal);
+        const result = await guard(cloneRepository(spec.repository, this.repoDir, this.#gitRun(signal, spec.repository.cloneUrl)), signal);
         this.#log.info("cloned", { method: result.method, shallow: result.shallow });
         this.state.cloned = true;
         this.persist();
@@ -375,8 +376,17 @@ class Workspace {
     return { ...env, ...this.#reservedEnv() };
   }
 
-  #gitRun(signal: AbortSignal): GitRun {
+  /**
+   * Git, in the workspace's sandbox. A `file://` source outside the runner's workdir (local
+   * development; only when RUNNER_GIT_PROTOCOLS allows `file`) is exposed read-only to git,
+   * and only to git.
+   */
+  #gitRun(signal: AbortSignal, cloneUrl: string): GitRun {
     const o = this.#m.options;
+    const source = cloneUrl.startsWith("file://") ? fileURLToPath(cloneUrl) : null;
+    // Never a path under the runner's workdir: that would show git another workspace.
+    const inWorkdir = source !== null && !path.relative(this.#m.workdir, source).startsWith("..");
+    const readOnly = source !== null && !inWorkdir && fs.existsSync(source) ? [source] : [];
     const env = {
       ...this.#baseEnv(),
       ...this.#reservedEnv(),
@@ -387,7 +397,7 @@ class Workspace {
     const config = (o.gitConfig ?? []).flatMap((c) => ["-c", c]);
     return async (args, cwd) => {
       signal.throwIfAborted();
-      const proc = new SandboxedProcess(o.sandbox, { argv: ["git", ...config, ...args], cwd, env, workspaceDir: this.dir, hostname: hostnameFor(this.id) }, ["ignore", "pipe", "pipe"]);
+      const proc = new SandboxedProcess(o.sandbox, { argv: ["git", ...config, ...args], cwd, env, workspaceDir: this.dir, readOnly, hostname: hostnameFor(this.id) }, ["ignore", "pipe", "pipe"]);
       this.#procs.add(proc);
       let output = "";
       const ended: Promise<void>[] = [];

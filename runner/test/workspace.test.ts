@@ -293,6 +293,20 @@ describe.each(modes())("cloning (sandbox: %s)", (mode) => {
     expect(fs.readFileSync(path.join(rev, "v.txt"), "utf8")).toBe("1");
   });
 
+  it("checks out a pull request's head ref (refs/pull/N/head), which is not a branch", async () => {
+    const repo = makeRepo({ "v.txt": "main" });
+    const head = repo.commit({ "v.txt": "pull request" });
+    git(repo.dir, "update-ref", "refs/pull/7/head", head);
+    git(repo.dir, "reset", "-q", "--hard", repo.commits[0]!);
+    const { manager, recorder } = await harness(mode, [repo.dir]);
+    manager.handle(startCommand("ws_pr", 1, { cloneUrl: repo.url, ref: "refs/pull/7/head" }));
+    await manager.idle();
+    expect(recorder.last("ws_pr")?.phase).toBe("running");
+    const dir = manager.inspect("ws_pr")!.repoDir;
+    expect(git(dir, "rev-parse", "HEAD")).toBe(head);
+    expect(fs.readFileSync(path.join(dir, "v.txt"), "utf8")).toBe("pull request");
+  });
+
   it("falls back to a full clone when the server refuses a shallow fetch of a revision", async () => {
     const repo = makeRepo({ "v.txt": "1" });
     const first = repo.commits[0]!;
