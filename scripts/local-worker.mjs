@@ -1,7 +1,8 @@
-// Shared by the benchmarks and the end-to-end tests: a Worker under `wrangler dev` on 127.0.0.1 with fresh local
-// state, and a signed-in development user. Local observability is off (see README.md).
-import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+// Shared by the benchmarks and the end-to-end tests: a Worker under `wrangler dev` on
+// 127.0.0.1 with fresh local state, a signed-in development user, the real runner, and git
+// repositories to open. Local observability is off (see bench/README.md).
+import { execFileSync, spawn } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -69,3 +70,42 @@ export async function token(api) {
 }
 
 export const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+/** The real runner (`runner/src/main.ts`) dialling `base` with `token`; allows file:// clones. */
+export function startRunner({ base, token, workdir, stdio = ["ignore", "ignore", "inherit"] }) {
+  return spawn(process.execPath, ["runner/src/main.ts"], {
+    env: {
+      PATH: process.env.PATH,
+      EDGEPOD_URL: base,
+      EDGEPOD_RUNNER_TOKEN: token,
+      RUNNER_WORKDIR: workdir,
+      RUNNER_GIT_PROTOCOLS: "file",
+      RUNNER_CAPACITY: "4",
+    },
+    stdio,
+  });
+}
+
+/**
+ * A git repository with a `.gitpod.yml`, committed, in a new directory under `parent`;
+ * returns its file:// URL. (Not under /tmp: the runner's sandbox has a private /tmp.)
+ */
+export function makeRepository(parent, gitpodYml) {
+  const dir = mkdtempSync(join(parent, "repo-"));
+  writeFileSync(join(dir, ".gitpod.yml"), gitpodYml);
+  writeFileSync(join(dir, "README.md"), "# edgepod\n");
+  const git = (...args) => execFileSync("git", args, { cwd: dir, stdio: "ignore" });
+  git("init", "-q", "-b", "main");
+  git("add", ".");
+  git("-c", "user.name=edgepod", "-c", "user.email=edgepod@example.com", "commit", "-q", "-m", "init");
+  return `file://${dir}`;
+}
+
+/** Waits until the organization's first runner shows as connected. */
+export async function runnerConnected(api, orgId, timeoutMs = 30_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await api("GET", `/api/v1/orgs/${orgId}/runners`)).items[0]?.connected) {
+    if (Date.now() > deadline) throw new Error("the runner did not connect");
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
