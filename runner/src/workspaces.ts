@@ -23,9 +23,10 @@ import { cloneRepository, GitError, type GitRun } from "./git.ts";
 import { GitpodYmlError, readGitpodYml, type RunnerTask } from "./gitpod-yml.ts";
 import { redactUrl, type Logger } from "./log.ts";
 import { PortWatcher, DEFAULT_PORT_POLL_MS } from "./ports.ts";
-import { isAlive, processesWithEnv, processTable, signal as signalPids } from "./procfs.ts";
+import { processTable, sweep } from "./procfs.ts";
 import { hostnameFor, SandboxedProcess, sleep, type Sandbox } from "./sandbox.ts";
 import { chunkUtf8, RunningTask, startTask, TaskFailure, taskLabel } from "./tasks.ts";
+import type { WorkspaceManager } from "./manager.ts";
 
 export type StartCommand = z.infer<typeof StartSchema>;
 export type StopCommand = z.infer<typeof StopSchema>;
@@ -57,12 +58,12 @@ export interface ManagerOptions {
 
 export const WORKSPACE_ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/;
 export const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-const ACTIVE: RunnerPhase[] = ["creating", "initializing", "running", "stopping"];
+export const ACTIVE: RunnerPhase[] = ["creating", "initializing", "running", "stopping"];
 
 type Desired = "running" | "stopped";
 
 /** What the runner keeps on disk about a workspace (never its env: that may hold secrets). */
-interface PersistedState {
+export interface PersistedState {
   workspaceId: string;
   /** Last generation applied. */
   generation: number;
@@ -131,7 +132,7 @@ export function repoNameFrom(cloneUrl: string): string {
   return name && name !== "." && name !== ".." && !name.startsWith(".") ? name : "repo";
 }
 
-function defaultShell(): string {
+export function defaultShell(): string {
   for (const s of ["/bin/bash", "/usr/bin/bash"]) if (fs.existsSync(s)) return s;
   return "/bin/sh";
 }
@@ -140,7 +141,7 @@ function formatDuration(ms: number): string {
   return ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`;
 }
 
-class Workspace {
+export class Workspace {
   readonly id: string;
   readonly dir: string;
   readonly stateFile: string;
@@ -422,173 +423,4 @@ class Workspace {
 
 function redactCredentials(text: string): string {
   return text.replace(/([a-z][a-z0-9+.-]*:\/\/)[^/@\s]*@/gi, "$1***@");
-}
-
-/** Plain processes may escape their process group: find them by their environment. */
-async function sweep(entry: string, graceMs: number): Promise<void> {
-  let pids = processesWithEnv(entry, processTable());
-  if (pids.size === 0) return;
-  signalPids(pids, "SIGTERM");
-  const deadline = Date.now() + graceMs;
-  while (Date.now() < deadline && [...pids].some(isAlive)) await sleep(50);
-  pids = new Set([...pids, ...processesWithEnv(entry, processTable())]);
-  signalPids(pids, "SIGKILL");
-}
-
-export class WorkspaceManager {
-  readonly options: ManagerOptions;
-  readonly workdir: string;
-  readonly stateDir: string;
-  readonly logger: Logger;
-  readonly shell: string;
-  readonly #workspaces = new Map<string, Workspace>();
-
-  private constructor(options: ManagerOptions) {
-    this.options = options;
-    this.workdir = path.resolve(options.workdir);
-    this.stateDir = path.join(this.workdir, ".state");
-    this.logger = options.logger;
-    this.shell = options.shell ?? defaultShell();
-  }
-
-  /**
-   * Opens the work directory and loads what an earlier run of the runner left: those
-   * workspaces are no longer running (their processes died with it), so they are
-   * reported stopped — at the generation they had — and resume on the next `start`.
-   */
-  static async open(options: ManagerOptions): Promise<WorkspaceManager> {
-    const m = new WorkspaceManager(options);
-    fs.mkdirSync(m.stateDir, { recursive: true });
-    for (const name of fs.readdirSync(m.stateDir)) {
-      if (!name.endsWith(".json")) continue;
-      try {
-        const state = JSON.parse(fs.readFileSync(path.join(m.stateDir, name), "utf8")) as PersistedState;
-        if (!WORKSPACE_ID.test(state.workspaceId) || !Number.isInteger(state.generation)) continue;
-        const ws = new Workspace(m, state);
-        if (ACTIVE.includes(state.phase)) {
-          if (options.sandbox.mode === "none") await sweep(`EDGEPOD_WORKSPACE_DIR=${ws.dir}`, options.killGraceMs ?? 5_000);
-          state.phase = "stopped";
-          state.desired = "stopped";
-          state.reason = "runner restarted";
-          ws.persist();
-        }
-        m.#workspaces.set(state.workspaceId, ws);
-      } catch (e) {
-        m.logger.warn("ignoring unreadable workspace state", { file: name, error: e });
-      }
-    }
-    if (m.#workspaces.size) m.logger.info("loaded workspaces", { count: m.#workspaces.size });
-    return m;
-  }
-
-  /** For `hello`: every workspace the runner has, with its generation and phase. */
-  reports(): WorkspaceReport[] {
-    return [...this.#workspaces.values()].map((ws) => ({ workspaceId: ws.id, generation: ws.state.generation, phase: ws.state.phase }));
-  }
-
-  /** The latest status of each workspace (re-sent after a reconnect: ports, reasons). */
-  statuses(): Status[] {
-    return [...this.#workspaces.values()].map(
-      (ws) =>
-        ws.lastStatus ?? {
-          type: "status",
-          workspaceId: ws.id,
-          generation: ws.state.generation,
-          phase: ws.state.phase,
-          ...(ws.state.reason !== undefined ? { reason: ws.state.reason.slice(0, 2_000) } : {}),
-          ports: [],
-        },
-    );
-  }
-
-  /** Workspaces other than `except` that hold a slot (anything not stopped or failed). */
-  activeCount(except?: Workspace): number {
-    let n = 0;
-    for (const ws of this.#workspaces.values()) if (ws !== except && ACTIVE.includes(ws.state.phase)) n++;
-    return n;
-  }
-
-  /** Applies a validated `start` or `stop` (the caller has acknowledged it). */
-  handle(command: StartCommand | StopCommand): Plan {
-    const id = command.type === "start" ? command.spec.workspaceId : command.workspaceId;
-    const generation = command.type === "start" ? command.spec.generation : command.generation;
-    const log = this.logger.child({ workspaceId: id, command: command.type, generation });
-    if (!WORKSPACE_ID.test(id)) {
-      log.warn("invalid workspace id");
-      this.options.sink.status({ type: "status", workspaceId: id, generation, phase: "failed", reason: "invalid workspace id" });
-      return "ignore";
-    }
-    let ws = this.#workspaces.get(id);
-    const plan = planCommand(ws ? ws.state : null, { type: command.type, generation });
-    log.info("command", { plan, phase: ws?.state.phase, applied: ws?.state.generation, ...(command.type === "stop" ? { reason: command.reason } : {}) });
-    if (plan === "ignore") return plan;
-    if (!ws) {
-      if (command.type === "stop") {
-        // Never had it: nothing to stop, but say so at that generation.
-        this.options.sink.status({ type: "status", workspaceId: id, generation, phase: "stopped", ports: [] });
-        return plan;
-      }
-      ws = new Workspace(this, {
-        workspaceId: id,
-        generation,
-        desired: "running",
-        phase: "stopped",
-        repository: null,
-        repoName: null,
-        cloned: false,
-        initDone: false,
-      });
-      this.#workspaces.set(id, ws);
-    }
-    const target = ws;
-    target.state.generation = generation;
-    if (plan === "adopt") {
-      target.persist();
-      target.report(target.state.phase, target.state.reason);
-      return plan;
-    }
-    if (command.type === "start") {
-      target.state.desired = "running";
-      target.persist();
-      const spec = command.spec;
-      target.enqueue((op) => target.start(spec, op), false);
-    } else {
-      target.state.desired = "stopped";
-      target.persist();
-      target.enqueue(() => target.stop(), true);
-    }
-    return plan;
-  }
-
-  /** Stops every workspace on the runner's own initiative (lost control plane, shutdown). */
-  async stopAll(reason: string): Promise<void> {
-    const waits: Promise<void>[] = [];
-    for (const ws of this.#workspaces.values()) {
-      if (ws.state.desired === "stopped" && !ACTIVE.includes(ws.state.phase)) continue;
-      if (ws.state.phase === "stopped" || ws.state.phase === "failed") {
-        ws.state.desired = "stopped";
-        ws.persist();
-        continue;
-      }
-      ws.state.desired = "stopped";
-      ws.persist();
-      this.logger.warn("stopping workspace", { workspaceId: ws.id, reason });
-      ws.enqueue(() => ws.stop(reason), true);
-      waits.push(ws.idle);
-    }
-    await Promise.all(waits);
-  }
-
-  /** Resolves when every queued operation (of one workspace, or all) has finished. */
-  async idle(workspaceId?: string): Promise<void> {
-    const list = workspaceId ? [this.#workspaces.get(workspaceId)] : [...this.#workspaces.values()];
-    await Promise.all(list.map((ws) => ws?.idle));
-  }
-
-  /** A workspace's directory and what the runner knows about it (tests, diagnostics). */
-  inspect(workspaceId: string): { dir: string; repoDir: string; state: Readonly<PersistedState>; processes: Set<number> } | null {
-    const ws = this.#workspaces.get(workspaceId);
-    if (!ws) return null;
-    return { dir: ws.dir, repoDir: ws.repoDir, state: ws.state, processes: ws.processes() };
-  }
 }
