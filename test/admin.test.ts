@@ -103,5 +103,16 @@ describe("admin API", () => {
     expect(after.organizations.total).toBe(before.organizations.total + 1);
     expect(after.memberships.owner).toBe((before.memberships.owner ?? 0) + 1);
     expect(after.users.activeLast24h).toBeGreaterThanOrEqual(2);
+
+    // Workspaces by phase and runners, from the rows the Durable Objects write through.
+    const org = await createOrg(owner);
+    await as(owner, "POST", `/api/v1/orgs/${org.id}/runners`, { name: "idle" });
+    await as(owner, "POST", "/api/v1/workspaces", { contextUrl: "https://github.com/acme/app", organizationId: org.id });
+    const last = (await (await as(admin, "GET", "/api/admin/metrics")).json()) as typeof before & {
+      workspaces: Record<string, number>;
+      runners: { total: number; connected: number };
+    };
+    expect(last.workspaces.pending).toBe(((before as typeof last).workspaces.pending ?? 0) + 1);
+    expect(last.runners).toEqual({ total: (before as typeof last).runners.total + 1, connected: (before as typeof last).runners.connected });
   });
 });

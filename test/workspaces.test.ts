@@ -1,4 +1,4 @@
-import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { WorkspaceRecord } from "../src/workspaces/types";
@@ -272,6 +272,16 @@ describe("timers", () => {
     peer.close();
   });
 
+  it("survive the object's eviction: the deadline is in storage, the alarm fires after", async () => {
+    const { owner, org, peer } = await setup();
+    const ws = await createWorkspace(owner, org.id);
+    await peer.next("start");
+    await evictDurableObject(stub(ws.id));
+    await expire(ws.id, "start");
+    expect(await get(owner, ws.id)).toMatchObject({ phase: "failed", reason: expect.stringMatching(/did not start in time/) });
+    peer.close();
+  });
+
   it("the maximum lifetime stops it regardless of activity", async () => {
     const { owner, org, peer } = await setup();
     const ws = await createWorkspace(owner, org.id);
@@ -400,5 +410,31 @@ describe("workspace rules", () => {
     await peer.next("start");
     expect((await as(owner, "DELETE", `/api/v1/runners/${runnerId}`)).status).toBe(204);
     await expect.poll(phaseOf(owner, ws.id)).toBe("failed");
+  });
+
+  it("deleting the organization stops its workspaces on the runner and drops its runners", async () => {
+    const { owner, org, runnerId, peer } = await setup();
+    const ws = await createWorkspace(owner, org.id);
+    await peer.next("start");
+    peer.report(ws.id, 1, "running");
+    await expect.poll(phaseOf(owner, ws.id)).toBe("running");
+    const closed = new Promise<number>((resolve) => peer.ws.addEventListener("close", (e) => resolve(e.code)));
+    expect((await as(owner, "DELETE", `/api/v1/orgs/${org.id}`)).status).toBe(204);
+    expect(await peer.next("stop")).toMatchObject({ workspaceId: ws.id });
+    expect(await closed).toBe(4001);
+    const row = await env.DB.prepare("SELECT count(*) AS n FROM runners WHERE id = ?").bind(runnerId).first<{ n: number }>();
+    expect(row!.n).toBe(0);
+  });
+
+  it("deleting an account stops the workspaces it owned", async () => {
+    const { owner, org, peer } = await setup();
+    const member = await person();
+    await join(member, (await invite(owner, org.id)).code);
+    const ws = await createWorkspace(member, org.id);
+    await peer.next("start");
+    expect((await as(member, "DELETE", "/api/v1/me")).status).toBe(204);
+    expect(await peer.next("stop")).toMatchObject({ workspaceId: ws.id });
+    await expectError(await as(owner, "GET", `/api/v1/workspaces/${ws.id}`), 404);
+    peer.close();
   });
 });

@@ -27,6 +27,8 @@ const MetricsSchema = z
     }),
     organizations: z.object({ total: z.number().int() }),
     memberships: z.record(z.string(), z.number().int()).openapi({ description: "Members by role." }),
+    workspaces: z.record(z.string(), z.number().int()).openapi({ description: "Workspaces by phase." }),
+    runners: z.object({ total: z.number().int(), connected: z.number().int() }),
   })
   .openapi("PlatformMetrics");
 

@@ -2,6 +2,7 @@ import { z } from "@hono/zod-openapi";
 import { callerOf } from "../auth/principal";
 import { clearSessionCookie } from "../auth/sessions";
 import { database } from "../db/client";
+import { tearDown } from "../services/teardown";
 import { mapPage, pageArgs, PageQuerySchema, pageSchema } from "../lib/pagination";
 import { listActorAudit } from "../services/audit";
 import { deleteAccount, updateProfile } from "../services/users";
@@ -51,7 +52,8 @@ export const meRoutes = createRouter()
       responses: { 204: noContent, 409: errors[409] },
     }),
     async (c) => {
-      await deleteAccount(database(c.env.DB), callerOf(c));
+      const left = await deleteAccount(database(c.env.DB), callerOf(c));
+      c.executionCtx.waitUntil(tearDown(c.env, left));
       clearSessionCookie(c);
       return c.body(null, 204);
     },

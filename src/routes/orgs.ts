@@ -1,6 +1,7 @@
 import { z } from "@hono/zod-openapi";
 import { callerOf } from "../auth/principal";
 import { database } from "../db/client";
+import { tearDown } from "../services/teardown";
 import { mapPage, pageArgs, PageQuerySchema, pageSchema } from "../lib/pagination";
 import { listOrgAudit } from "../services/audit";
 import { OrgSettingsChangesSchema, OrgSettingsSchema, withDefaults } from "../services/org-settings";
@@ -122,7 +123,8 @@ export const orgRoutes = createRouter()
       responses: { 204: noContent, 404: errors[404] },
     }),
     async (c) => {
-      await deleteOrg(database(c.env.DB), callerOf(c), c.req.valid("param").orgId);
+      const left = await deleteOrg(database(c.env.DB), callerOf(c), c.req.valid("param").orgId);
+      c.executionCtx.waitUntil(tearDown(c.env, left));
       return c.body(null, 204);
     },
   )

@@ -2,7 +2,7 @@ import { and, count, desc, eq, lt, or, sql, type SQL, type SQLWrapper } from "dr
 import { authorize, type Relation } from "../auth/permissions";
 import type { Caller } from "../auth/principal";
 import type { Database } from "../db/client";
-import { organizations, orgMembers, sessions, users, type Organization, type User } from "../db/schema";
+import { organizations, orgMembers, runners, sessions, users, workspaces, type Organization, type User } from "../db/schema";
 import { Conflict, NotFound } from "../lib/errors";
 import { toPage, type Page } from "../lib/pagination";
 import { auditInsert } from "./audit";
@@ -96,13 +96,16 @@ export interface PlatformMetrics {
   users: { total: number; blocked: number; platformAdmins: number; activeLast24h: number };
   organizations: { total: number };
   memberships: Record<string, number>;
+  /** Workspaces by phase, as last written through by their Durable Objects. */
+  workspaces: Record<string, number>;
+  runners: { total: number; connected: number };
 }
 
 /** Aggregates only: one batch of counting queries, never rows. */
 export async function platformMetrics(db: Database, caller: Caller): Promise<PlatformMetrics> {
   requireAdmin(caller);
   const dayAgo = new Date(Date.now() - 86_400_000);
-  const [[userCounts], [orgCount], roles] = await db.batch([
+  const [[userCounts], [orgCount], roles, phases, [runnerCounts]] = await db.batch([
     db
       .select({
         total: count(),
@@ -113,10 +116,14 @@ export async function platformMetrics(db: Database, caller: Caller): Promise<Pla
       .from(users),
     db.select({ total: count() }).from(organizations),
     db.select({ role: orgMembers.role, n: count() }).from(orgMembers).groupBy(orgMembers.role),
+    db.select({ phase: workspaces.phase, n: count() }).from(workspaces).groupBy(workspaces.phase),
+    db.select({ total: count(), connected: sql<number>`coalesce(sum(${runners.connected}), 0)` }).from(runners),
   ]);
   return {
     users: userCounts!,
     organizations: { total: orgCount!.total },
     memberships: Object.fromEntries(roles.map((r) => [r.role, r.n])),
+    workspaces: Object.fromEntries(phases.map((p) => [p.phase, p.n])),
+    runners: runnerCounts!,
   };
 }

@@ -3,11 +3,12 @@ import type { OrgRole } from "../auth/permissions";
 import type { Caller } from "../auth/principal";
 import type { Database } from "../db/client";
 import { isUniqueViolation } from "../db/errors";
-import { organizations, orgMembers, type Organization } from "../db/schema";
+import { organizations, orgMembers, runners, workspaces, type Organization } from "../db/schema";
 import { BadRequest, Conflict } from "../lib/errors";
 import { newId } from "../lib/ids";
 import { toPage, type Page } from "../lib/pagination";
 import { auditInsert } from "./audit";
+import type { LiveObjects } from "./teardown";
 import { loadOrg } from "./org-access";
 import { assertSsoActive, ssoNotActive } from "./org-sso";
 import { DEFAULT_ORG_SETTINGS, mergeSettings, settingsProblem, type OrgSettings } from "./org-settings";
@@ -147,12 +148,14 @@ function changedFields(a: Organization, b: Organization): Record<string, unknown
 const prefixKeys = (o: object, prefix: string) => Object.fromEntries(Object.entries(o).map(([k, v]) => [prefix + k, v]));
 
 /**
- * Deletes the organization and everything it owns (members, invitations, teams cascade).
- * The audit rows stay: they name the organization by id and have no foreign key.
+ * Deletes the organization and everything it owns (members, invitations, teams,
+ * workspaces and runners cascade); returns the workspaces and runners whose Durable
+ * Objects must now be torn down. The audit rows stay: they name the organization by id
+ * and have no foreign key.
  */
-export async function deleteOrg(db: Database, caller: Caller, orgId: string): Promise<void> {
+export async function deleteOrg(db: Database, caller: Caller, orgId: string): Promise<LiveObjects> {
   const { org } = await loadOrg(db, caller, orgId, "org.delete");
-  await db.batch([
+  const [, workspaceRows, runnerRows] = await db.batch([
     auditInsert(db, caller, {
       orgId,
       action: "org.delete",
@@ -160,6 +163,9 @@ export async function deleteOrg(db: Database, caller: Caller, orgId: string): Pr
       targetId: orgId,
       before: { name: org.name, slug: org.slug },
     }),
+    db.select({ id: workspaces.id }).from(workspaces).where(eq(workspaces.orgId, orgId)),
+    db.select({ id: runners.id }).from(runners).where(eq(runners.orgId, orgId)),
     db.delete(organizations).where(eq(organizations.id, orgId)),
   ]);
+  return { workspaceIds: workspaceRows.map((r) => r.id), runnerIds: runnerRows.map((r) => r.id) };
 }

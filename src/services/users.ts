@@ -1,11 +1,12 @@
 import { eq, lt, sql } from "drizzle-orm";
 import type { Caller } from "../auth/principal";
 import type { Database } from "../db/client";
-import { sessions, users, type User } from "../db/schema";
+import { sessions, users, workspaces, type User } from "../db/schema";
 import { isLastOwnerViolation } from "../db/errors";
 import { Conflict, Forbidden } from "../lib/errors";
 import { newId } from "../lib/ids";
 import { auditInsert } from "./audit";
+import type { LiveObjects } from "./teardown";
 
 /**
  * Finds the user with this e-mail, creating them on first sign-in, and marks them seen.
@@ -60,15 +61,17 @@ export async function updateProfile(db: Database, caller: Caller, changes: Profi
 }
 
 /**
- * Deletes the account; its sessions, tokens and memberships go with it (foreign-key
- * cascade). The last owner of an organization must hand it over or delete it first.
+ * Deletes the account; its sessions, tokens, memberships and workspaces go with it
+ * (foreign-key cascade); returns the workspaces whose objects must be torn down. The last owner of an organization must hand it over or delete it first.
  */
-export async function deleteAccount(db: Database, caller: Caller): Promise<void> {
+export async function deleteAccount(db: Database, caller: Caller): Promise<LiveObjects> {
   try {
-    await db.batch([
+    const [, owned] = await db.batch([
       auditInsert(db, caller, { action: "user.delete", targetType: "user", targetId: caller.user.id }),
+      db.select({ id: workspaces.id }).from(workspaces).where(eq(workspaces.ownerId, caller.user.id)),
       db.delete(users).where(eq(users.id, caller.user.id)),
     ]);
+    return { workspaceIds: owned.map((w) => w.id), runnerIds: [] };
   } catch (error) {
     if (isLastOwnerViolation(error)) {
       throw new Conflict("You are the last owner of an organization: add another owner or delete it first.", "last_owner");
