@@ -40,6 +40,15 @@ export interface Config {
   sealingKeys: SealingKeys | null;
 }
 
+/** The host of a configured base URL, as a one-element list (none when unset or unparsable). */
+const hostOf = (url: string | undefined): string[] => {
+  try {
+    return url ? [new URL(url).host.toLowerCase()] : [];
+  } catch {
+    return [];
+  }
+};
+
 const list = (value: string | undefined) =>
   (value ?? "")
     .split(",")
@@ -73,8 +82,9 @@ export function readConfig(env: Env): Config {
     publicOrigin: env.PUBLIC_URL ? new URL(env.PUBLIC_URL).origin : null,
     bootstrapAdminEmail: env.BOOTSTRAP_ADMIN_EMAIL ? env.BOOTSTRAP_ADMIN_EMAIL.toLowerCase() : null,
     scmHosts: {
-      github: list(env.GITHUB_HOSTS),
-      gitlab: list(env.GITLAB_HOSTS),
+      // A self-hosted instance configured for sign-in also opens workspaces.
+      github: [...list(env.GITHUB_HOSTS), ...hostOf(env.GITHUB_BASE_URL)],
+      gitlab: [...list(env.GITLAB_HOSTS), ...hostOf(env.GITLAB_BASE_URL)],
       bitbucket: list(env.BITBUCKET_HOSTS),
       plainGit: list(env.GIT_HOSTS),
       allowFileUrls: env.ALLOW_FILE_REPOSITORIES === "true",

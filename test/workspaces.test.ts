@@ -1,6 +1,7 @@
 import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { createApp } from "../src/app";
 import type { WorkspaceRecord } from "../src/workspaces/types";
 import { asBearer, call, expectError, issueToken, ORIGIN } from "./helpers";
 import { as, createOrg, invite, join, person, type Person } from "./org-helpers";
@@ -364,6 +365,28 @@ describe("workspace rules", () => {
     await expectError(await as(owner, "POST", `/api/v1/workspaces/${ws.id}/start`), 409, "maintenance_mode");
     // Owners still manage the organization.
     expect((await as(owner, "PATCH", `/api/v1/orgs/${org.id}`, { settings: { maintenanceMode: false } })).status).toBe(200);
+  });
+
+  it("accepts context URLs of a self-hosted instance configured for sign-in", async () => {
+    const owner = await person();
+    const org = await createOrg(owner);
+    const app = createApp();
+    const ctx = { waitUntil() {}, passThroughOnException() {}, props: {} } as unknown as ExecutionContext;
+    const open = (vars: Record<string, string>) =>
+      app.request(
+        `${ORIGIN}/api/v1/workspaces`,
+        {
+          method: "POST",
+          body: JSON.stringify({ contextUrl: "https://github.example.com/team/app", organizationId: org.id }),
+          headers: { "content-type": "application/json", cookie: owner.cookie, origin: ORIGIN },
+        },
+        { ...env, ...vars },
+        ctx,
+      );
+    await expectError(await open({}), 400);
+    const res = await open({ GITHUB_BASE_URL: "https://github.example.com" });
+    expect(res.status).toBe(201);
+    expect(await res.json()).toMatchObject({ repository: { provider: "github", host: "github.example.com", fullName: "team/app" } });
   });
 
   it("owners see and stop members' workspaces; members and strangers do not", async () => {
