@@ -30,9 +30,12 @@ export const errors = {
   404: errorResponse("Not found, or not yours."),
   409: errorResponse("Conflicts with the current state."),
   410: errorResponse("Gone: it existed but has expired."),
+  413: errorResponse("The request body is too large."),
+  415: errorResponse("The request body is not of a type this route reads (JSON)."),
   426: errorResponse("This route speaks WebSocket only."),
   422: errorResponse("A limit was reached."),
   502: errorResponse("An upstream service (a sign-in provider) failed or answered unexpectedly."),
+  503: errorResponse("A service edgepod depends on (a queue) is unavailable; retry later."),
 } as const;
 
 export const jsonBody = <T extends z.ZodType>(schema: T) => ({

@@ -43,6 +43,9 @@ const WorkspaceSchema = z
     runnerId: z.string().nullable(),
     ports: z.array(z.number().int()),
     shared: z.boolean(),
+    prebuildId: z.string().nullable().openapi({
+      description: "The prebuild it was offered to start from (its runner copies the prebuild's result: no clone, no init; its events say so).",
+    }),
     createdAt: z.iso.datetime(),
     updatedAt: z.iso.datetime(),
     startedAt: z.iso.datetime().nullable(),
