@@ -13,7 +13,7 @@ const app = createApp();
 export default {
   fetch: app.fetch,
   queue: handleQueue,
-  async scheduled(_controller, env) {
+  async scheduled(_controller, env, _ctx) {
     const db = database(env.DB);
     const removed = await deleteExpiredSessions(db);
     const deliveriesForgotten = await forgetOldDeliveries(db);

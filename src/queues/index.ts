@@ -10,7 +10,7 @@ const CONSUMERS: Record<string, (batch: MessageBatch<unknown>, env: Env) => Prom
 };
 
 /** Routes each queue batch to its consumer; a queue without one keeps its messages (retries, then its DLQ). */
-export async function handleQueue(batch: MessageBatch<unknown>, env: Env): Promise<void> {
+export async function handleQueue(batch: MessageBatch<unknown>, env: Env, _ctx?: ExecutionContext): Promise<void> {
   const consumer = CONSUMERS[batch.queue];
   if (!consumer) throw new Error(`No consumer for queue ${batch.queue}`);
   await consumer(batch, env);
