@@ -4,13 +4,12 @@
  * the runner builds it → available; then a workspace on that commit starts from the
  * prebuild's result, skips init, and says so in its events.
  */
-import { spawn, type ChildProcess } from "node:child_process";
-import { execFileSync } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { createHmac, randomBytes } from "node:crypto";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { signIn, startWorker, token as personalToken } from "../scripts/local-worker.mjs";
+import { gitRepository, signIn, startRunner, startWorker, token as personalToken } from "../scripts/local-worker.mjs";
 
 const PORT = 8798;
 // Under the project, not /tmp: the runner's sandbox has a private /tmp.
@@ -36,16 +35,7 @@ let orgId: string;
 let runner: ChildProcess | undefined;
 
 /** A committed repository with the `.gitpod.yml` above; its file:// URL and head commit. */
-function repository(): { url: string; sha: string } {
-  const dir = mkdtempSync(join(SCRATCH, "repo-"));
-  writeFileSync(join(dir, ".gitpod.yml"), GITPOD_YML);
-  writeFileSync(join(dir, "README.md"), "# prebuilt\n");
-  const git = (...args: string[]) => execFileSync("git", args, { cwd: dir, encoding: "utf8" }).trim();
-  git("init", "-q", "-b", "main");
-  git("add", ".");
-  git("-c", "user.name=e2e", "-c", "user.email=e2e@example.com", "commit", "-q", "-m", "init");
-  return { url: `file://${dir}`, sha: git("rev-parse", "HEAD") };
-}
+const repository = () => gitRepository(SCRATCH, { ".gitpod.yml": GITPOD_YML, "README.md": "# prebuilt\n" });
 
 /** Opens an events socket (a workspace's or a prebuild's) and records what it says. */
 async function watch(path: string) {
@@ -75,23 +65,7 @@ beforeAll(async () => {
   ({ api } = await signIn(worker.base, "prebuilds@example.com"));
   bearer = await personalToken(api);
   orgId = (await api("POST", "/api/v1/orgs", { name: "Prebuilds E2E" })).id;
-  const runnerToken = (await api("POST", `/api/v1/orgs/${orgId}/runners`, { name: "e2e" })).token;
-  runner = spawn(process.execPath, ["runner/src/main.ts"], {
-    env: {
-      PATH: process.env.PATH,
-      EDGEPOD_URL: worker.base,
-      EDGEPOD_RUNNER_TOKEN: runnerToken,
-      RUNNER_WORKDIR: mkdtempSync(join(SCRATCH, "runner-")),
-      RUNNER_GIT_PROTOCOLS: "file",
-      RUNNER_CAPACITY: "4",
-    },
-    stdio: ["ignore", "ignore", "inherit"],
-  });
-  const deadline = Date.now() + 30_000;
-  while (!(await api("GET", `/api/v1/orgs/${orgId}/runners`)).items[0].connected) {
-    if (Date.now() > deadline) throw new Error("the runner did not connect");
-    await new Promise((r) => setTimeout(r, 200));
-  }
+  runner = await startRunner(worker.base, api, orgId, { workdir: mkdtempSync(join(SCRATCH, "runner-")) });
 });
 
 afterAll(() => {

@@ -2,12 +2,11 @@
  * End to end: the Worker under `wrangler dev` and the real runner (`runner/src/main.ts`),
  * a git repository made here, and the events socket watched as a dashboard would.
  */
-import { spawn, type ChildProcess } from "node:child_process";
-import { execFileSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import type { ChildProcess } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { signIn, startWorker, token as personalToken } from "../scripts/local-worker.mjs";
+import { gitRepository, signIn, startRunner, startWorker, token as personalToken } from "../scripts/local-worker.mjs";
 
 const PORT = 8797;
 // Under the project, not /tmp: the runner's sandbox has a private /tmp.
@@ -20,35 +19,10 @@ let worker: { base: string; stop(): void };
 let api: Api;
 let bearer: string;
 let orgId: string;
-let runnerToken: string;
 let runner: ChildProcess | undefined;
 
-function startRunner(): ChildProcess {
-  const child = spawn(process.execPath, ["runner/src/main.ts"], {
-    env: {
-      PATH: process.env.PATH,
-      EDGEPOD_URL: worker.base,
-      EDGEPOD_RUNNER_TOKEN: runnerToken,
-      RUNNER_WORKDIR: mkdtempSync(join(SCRATCH, "runner-")),
-      RUNNER_GIT_PROTOCOLS: "file",
-      RUNNER_CAPACITY: "4",
-    },
-    stdio: ["ignore", "ignore", "inherit"],
-  });
-  return child;
-}
-
 /** A repository with a `.gitpod.yml` (and a README), committed; returns its file:// URL. */
-function repository(gitpodYml: string): string {
-  const dir = mkdtempSync(join(SCRATCH, "repo-"));
-  writeFileSync(join(dir, ".gitpod.yml"), gitpodYml);
-  writeFileSync(join(dir, "README.md"), "# e2e\n");
-  const git = (...args: string[]) => execFileSync("git", args, { cwd: dir, stdio: "ignore" });
-  git("init", "-q", "-b", "main");
-  git("add", ".");
-  git("-c", "user.name=e2e", "-c", "user.email=e2e@example.com", "commit", "-q", "-m", "init");
-  return `file://${dir}`;
-}
+const repository = (gitpodYml: string) => gitRepository(SCRATCH, { ".gitpod.yml": gitpodYml, "README.md": "# e2e\n" }).url;
 
 /** Opens the events socket and records everything it says. */
 async function watch(id: string) {
@@ -76,13 +50,7 @@ beforeAll(async () => {
   ({ api } = await signIn(worker.base, "e2e@example.com"));
   bearer = await personalToken(api);
   orgId = (await api("POST", "/api/v1/orgs", { name: "E2E" })).id;
-  runnerToken = (await api("POST", `/api/v1/orgs/${orgId}/runners`, { name: "e2e" })).token;
-  runner = startRunner();
-  const deadline = Date.now() + 30_000;
-  while (!(await api("GET", `/api/v1/orgs/${orgId}/runners`)).items[0].connected) {
-    if (Date.now() > deadline) throw new Error("the runner did not connect");
-    await new Promise((r) => setTimeout(r, 200));
-  }
+  runner = await startRunner(worker.base, api, orgId, { workdir: mkdtempSync(join(SCRATCH, "runner-")) });
 });
 
 afterAll(() => {

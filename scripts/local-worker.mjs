@@ -1,7 +1,7 @@
 // Shared by the benchmarks and the end-to-end tests: a Worker under `wrangler dev` on 127.0.0.1 with fresh local
 // state, and a signed-in development user. Local observability is off (see README.md).
-import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { execFileSync, spawn } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -69,3 +69,40 @@ export async function token(api) {
 }
 
 export const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+/**
+ * Registers a runner for the organization and starts the real runner (runner/src/main.ts)
+ * for it, allowed to clone file:// repositories; resolves once it is connected.
+ */
+export async function startRunner(base, api, orgId, { workdir, env = {} }) {
+  const { token } = await api("POST", `/api/v1/orgs/${orgId}/runners`, { name: `local-${Date.now()}` });
+  const child = spawn(process.execPath, ["runner/src/main.ts"], {
+    env: {
+      PATH: process.env.PATH,
+      EDGEPOD_URL: base,
+      EDGEPOD_RUNNER_TOKEN: token,
+      RUNNER_WORKDIR: workdir,
+      RUNNER_GIT_PROTOCOLS: "file",
+      RUNNER_CAPACITY: "4",
+      ...env,
+    },
+    stdio: ["ignore", "ignore", "inherit"],
+  });
+  const deadline = Date.now() + 30_000;
+  while (!(await api("GET", `/api/v1/orgs/${orgId}/runners`)).items.every((r) => r.connected)) {
+    if (Date.now() > deadline) throw new Error("the runner did not connect");
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return child;
+}
+
+/** A git repository (branch `main`) with `files` committed, in a new directory under `parent`: its file:// URL and head commit. */
+export function gitRepository(parent, files) {
+  const dir = mkdtempSync(join(parent, "repo-"));
+  for (const [name, content] of Object.entries(files)) writeFileSync(join(dir, name), content);
+  const git = (...args) => execFileSync("git", args, { cwd: dir, encoding: "utf8" }).trim();
+  git("init", "-q", "-b", "main");
+  git("add", ".");
+  git("-c", "user.name=edgepod", "-c", "user.email=edgepod@example.com", "commit", "-q", "-m", "init");
+  return { url: `file://${dir}`, sha: git("rev-parse", "HEAD") };
+}
