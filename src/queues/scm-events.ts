@@ -1,9 +1,9 @@
 import { and, eq, sql } from "drizzle-orm";
 import { database, type Database } from "../db/client";
-import { organizations, projectRefs, projects, webhookDeliveries, type DeliveryStatus } from "../db/schema";
+import { organizations, projectRefs, projects, webhookDeliveries, type DeliveryStatus, type Prebuild } from "../db/schema";
 import { ScmEventSchema, type ScmEvent } from "../prebuilds/messages";
 import { branchSelected } from "../projects/settings";
-import { enqueueDispatches, queuePrebuild } from "../services/prebuilds";
+import { adoptPrebuild, enqueueDispatches, prebuildUpsert } from "../services/prebuilds";
 import { withDefaults } from "../services/org-settings";
 import { eachMessage, errorText } from "./retry";
 
@@ -36,7 +36,20 @@ export async function handleScmEvent(env: Env, db: Database, event: ScmEvent): P
   if (!row) return { status: "ignored", detail: "The project no longer exists." };
   const { project } = row;
   const defaultBranch = event.defaultBranch ?? project.defaultBranch;
-  await db.batch([
+  const settings = project.prebuildSettings;
+  const why = !settings.enabled
+    ? "Prebuilds are disabled for the project."
+    : withDefaults(row.orgSettings).maintenanceMode
+      ? "The organization is in maintenance mode."
+      : null;
+  // Unknown until the SCM or a user says: `main`, today's usual default.
+  const selected = why ? [] : event.builds.filter((b) => branchSelected(settings, b.branch, defaultBranch ?? "main"));
+  const trigger = event.event === "push" ? "push" : "pull_request";
+  const origin = { trigger, deliveryId: event.deliveryId, triggeredBy: null } as const;
+  const upserts = selected.map((build) => prebuildUpsert(db, { ...project, defaultBranch }, build, origin));
+  // One round trip: what the SCM said of its refs (kept whatever the settings, for
+  // workspaces and manual triggers) and the prebuilds of the selected commits.
+  const [, ...results] = await db.batch([
     db
       .update(projects)
       .set({ defaultBranch })
@@ -52,22 +65,17 @@ export async function handleScmEvent(env: Env, db: Database, event: ScmEvent): P
           setWhere: sql`excluded.updated_at > ${projectRefs.updatedAt}`,
         }),
     ),
+    ...upserts.map((u) => u.query),
   ]);
-  const settings = project.prebuildSettings;
-  if (!settings.enabled) return { status: "ignored", detail: "Prebuilds are disabled for the project." };
-  if (withDefaults(row.orgSettings).maintenanceMode) return { status: "ignored", detail: "The organization is in maintenance mode." };
-  // Unknown until the SCM or a user says: `main`, today's usual default.
-  const selected = event.builds.filter((b) => branchSelected(settings, b.branch, defaultBranch ?? "main"));
+  if (why) return { status: "ignored", detail: why };
   if (selected.length === 0) {
     return { status: "ignored", detail: `No branch of the event is selected by the project's branch strategy (${settings.branchStrategy}).` };
   }
-  const trigger = event.event === "push" ? "push" : "pull_request";
-  const results = await Promise.all(
-    selected.map((build) => queuePrebuild(env, db, { ...project, defaultBranch }, build, { trigger, deliveryId: event.deliveryId, triggeredBy: null })),
-  );
-  await enqueueDispatches(env, results.filter((r) => r.created).map((r) => r.prebuild));
-  const made = results.map((r) => `${r.prebuild.id} (${r.prebuild.commitSha.slice(0, 12)}${r.created ? "" : ", existing"})`);
-  return { status: "processed", detail: `Prebuilds: ${made.join(", ")}.` };
+  const made = results.slice(event.builds.length) as Prebuild[][];
+  const adopted = await Promise.all(upserts.map((u, i) => adoptPrebuild(env, { ...project, defaultBranch }, u.id, made[i]![0]!, origin)));
+  await enqueueDispatches(env, adopted.filter((r) => r.created).map((r) => r.prebuild));
+  const list = adopted.map((r) => `${r.prebuild.id} (${r.prebuild.commitSha.slice(0, 12)}${r.created ? "" : ", existing"})`);
+  return { status: "processed", detail: `Prebuilds: ${list.join(", ")}.` };
 }
 
 function markDelivery(db: Database, event: ScmEvent, status: DeliveryStatus, detail: string) {

@@ -28,12 +28,11 @@ export interface Origin {
 }
 
 /**
- * The prebuild of `build.commit` for the project: made (with its queued workspace) unless
- * one exists. `created` is true when this call made it — or when it retries the same
- * delivery that made it (a consumer retried after a failure half-way), so the caller
- * dispatches it; a duplicate from another delivery or trigger collapses into the existing one.
+ * The statement that makes the prebuild of `build.commit` for the project, or — when one
+ * exists (the unique index) — returns that one unchanged; a query builder, so callers can
+ * batch it. `id` tells which happened: the returned row has it only if this made it.
  */
-export async function queuePrebuild(env: Env, db: Database, project: Project, build: Build, origin: Origin): Promise<{ prebuild: Prebuild; created: boolean }> {
+export function prebuildUpsert(db: Database, project: Project, build: Build, origin: Origin) {
   const now = new Date();
   const row: Prebuild = {
     id: newId("pb"),
@@ -53,13 +52,32 @@ export async function queuePrebuild(env: Env, db: Database, project: Project, bu
     startedAt: null,
     finishedAt: null,
   };
-  const [inserted] = await db.insert(prebuilds).values(row).onConflictDoNothing().returning();
-  const prebuild =
-    inserted ?? (await db.select().from(prebuilds).where(and(eq(prebuilds.projectId, project.id), eq(prebuilds.commitSha, build.commit))).get())!;
-  const ours = Boolean(inserted) || (origin.deliveryId !== null && prebuild.deliveryId === origin.deliveryId && prebuild.state === "queued");
-  if (!ours) return { prebuild, created: false };
-  await prebuildStub(env, prebuild.id).create(prebuildRecord(project, prebuild, readWorkspaceConfig(env).pendingTimeoutMs));
-  return { prebuild, created: true };
+  const query = db
+    .insert(prebuilds)
+    .values(row)
+    // A no-op update, so that RETURNING gives the existing row too: one round trip either way.
+    .onConflictDoUpdate({ target: [prebuilds.projectId, prebuilds.commitSha], set: { projectId: sql`${prebuilds.projectId}` } })
+    .returning();
+  return { id: row.id, query };
+}
+
+/**
+ * Makes the queued workspace of each prebuild this caller owns: one it made — or one made
+ * by the same delivery and still queued (a consumer retried after failing half-way), which
+ * the caller then dispatches again. A duplicate from another delivery or trigger collapses
+ * into the existing prebuild: `created` is false.
+ */
+export async function adoptPrebuild(env: Env, project: Project, madeId: string, prebuild: Prebuild, origin: Origin) {
+  const ours = prebuild.id === madeId || (origin.deliveryId !== null && prebuild.deliveryId === origin.deliveryId && prebuild.state === "queued");
+  if (ours) await prebuildStub(env, prebuild.id).create(prebuildRecord(project, prebuild, readWorkspaceConfig(env).pendingTimeoutMs));
+  return { prebuild, created: ours };
+}
+
+/** The prebuild of `build.commit` for the project, made (with its queued workspace) unless one exists. */
+export async function queuePrebuild(env: Env, db: Database, project: Project, build: Build, origin: Origin): Promise<{ prebuild: Prebuild; created: boolean }> {
+  const { id, query } = prebuildUpsert(db, project, build, origin);
+  const [prebuild] = await query;
+  return adoptPrebuild(env, project, id, prebuild!, origin);
 }
 
 /** Puts dispatches on the `prebuilds` queue (a repeated one is harmless: dispatch is idempotent). */
