@@ -13,7 +13,7 @@ import autocannon from "autocannon";
 import { createHmac, randomBytes, randomUUID } from "node:crypto";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { gitRepository, median, signIn, startRunner, startWorker, token } from "../scripts/local-worker.mjs";
+import { gitRepository, median, openSocket as open, signIn, startRunner, startWorker, token } from "../scripts/local-worker.mjs";
 
 const PORT = Number(process.env.BENCH_PORT ?? 8796);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
@@ -47,15 +47,6 @@ function deliveryHeaders(secret, body, deliveryId = randomUUID()) {
     "x-github-delivery": deliveryId,
     "x-hub-signature-256": `sha256=${createHmac("sha256", secret).update(body).digest("hex")}`,
   };
-}
-
-function open(url, headers, onMessage) {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, { headers });
-    ws.onmessage = (event) => onMessage(JSON.parse(event.data));
-    ws.onopen = () => resolve(ws);
-    ws.onerror = () => reject(new Error(`could not open ${url}`));
-  });
 }
 
 const until = async (check, what, timeoutMs = 60_000) => {

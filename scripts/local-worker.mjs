@@ -106,3 +106,13 @@ export function gitRepository(parent, files) {
   git("-c", "user.name=edgepod", "-c", "user.email=edgepod@example.com", "commit", "-q", "-m", "init");
   return { url: `file://${dir}`, sha: git("rev-parse", "HEAD") };
 }
+
+/** Opens a WebSocket (with request headers) whose JSON messages go to `onMessage`; resolves once open. */
+export function openSocket(url, headers, onMessage) {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, { headers });
+    ws.onmessage = (event) => onMessage(JSON.parse(event.data));
+    ws.onopen = () => resolve(ws);
+    ws.onerror = () => reject(new Error(`could not open ${url}`));
+  });
+}

@@ -61,7 +61,6 @@ export interface PersistedState {
   initDone: boolean;
 }
 
-
 /** What a workspace asks of the manager that holds it. */
 export interface WorkspaceHost {
   readonly options: ManagerOptions;
