@@ -13,7 +13,7 @@ import autocannon from "autocannon";
 import { createHmac, randomBytes, randomUUID } from "node:crypto";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { gitRepository, median, openSocket as open, signIn, startRunner, startWorker, token } from "../scripts/local-worker.mjs";
+import { headCommit, makeRepository, median, openSocket as open, runnerConnected, signIn, startRunner, startWorker, token } from "../scripts/local-worker.mjs";
 
 const PORT = Number(process.env.BENCH_PORT ?? 8796);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
@@ -134,9 +134,12 @@ async function throughput(base, project) {
 /** Part 3: created → running, with the prebuild's result and without (clone and init). */
 async function startTimes(base, owner, bearer) {
   const org = await owner.api("POST", "/api/v1/orgs", { name: "Bench starts" });
-  const runner = await startRunner(base, owner.api, org.id, { workdir: mkdtempSync(join(SCRATCH, "runner-")) });
+  const { token: runnerToken } = await owner.api("POST", `/api/v1/orgs/${org.id}/runners`, { name: "bench" });
+  const runner = startRunner({ base, token: runnerToken, workdir: mkdtempSync(join(SCRATCH, "runner-")) });
   try {
-    const repo = gitRepository(SCRATCH, { ".gitpod.yml": GITPOD_YML });
+    await runnerConnected(owner.api, org.id);
+    const url = makeRepository(SCRATCH, GITPOD_YML);
+    const repo = { url, sha: headCommit(url) };
     const project = await owner.api("POST", `/api/v1/orgs/${org.id}/projects`, { name: "bench", repositoryUrl: repo.url });
     const body = push(repo.sha);
     await fetch(project.webhook.url, { method: "POST", body, headers: deliveryHeaders(project.webhookSecret, body) });
@@ -166,7 +169,7 @@ async function startTimes(base, owner, bearer) {
       const a = await time(repo.url);
       if (a.prebuildId !== prebuild.id) throw new Error("the workspace did not get the prebuild");
       withPrebuild.push(a.ms);
-      const b = await time(gitRepository(SCRATCH, { ".gitpod.yml": GITPOD_YML }).url);
+      const b = await time(makeRepository(SCRATCH, GITPOD_YML));
       without.push(b.ms);
       console.log(`start ${i + 1}: with prebuild ${a.ms.toFixed(0)} ms, without ${b.ms.toFixed(0)} ms`);
     }

@@ -9,7 +9,7 @@ import { createHmac, randomBytes } from "node:crypto";
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { gitRepository, signIn, startRunner, startWorker, token as personalToken } from "../scripts/local-worker.mjs";
+import { headCommit, makeRepository, runnerConnected, signIn, startRunner, startWorker, token as personalToken } from "../scripts/local-worker.mjs";
 
 const PORT = 8798;
 // Under the project, not /tmp: the runner's sandbox has a private /tmp.
@@ -35,7 +35,10 @@ let orgId: string;
 let runner: ChildProcess | undefined;
 
 /** A committed repository with the `.gitpod.yml` above; its file:// URL and head commit. */
-const repository = () => gitRepository(SCRATCH, { ".gitpod.yml": GITPOD_YML, "README.md": "# prebuilt\n" });
+function repository(): { url: string; sha: string } {
+  const url = makeRepository(SCRATCH, GITPOD_YML);
+  return { url, sha: headCommit(url) };
+}
 
 /** Opens an events socket (a workspace's or a prebuild's) and records what it says. */
 async function watch(path: string) {
@@ -65,7 +68,9 @@ beforeAll(async () => {
   ({ api } = await signIn(worker.base, "prebuilds@example.com"));
   bearer = await personalToken(api);
   orgId = (await api("POST", "/api/v1/orgs", { name: "Prebuilds E2E" })).id;
-  runner = await startRunner(worker.base, api, orgId, { workdir: mkdtempSync(join(SCRATCH, "runner-")) });
+  const { token: runnerToken } = await api("POST", `/api/v1/orgs/${orgId}/runners`, { name: "e2e" });
+  runner = startRunner({ base: worker.base, token: runnerToken, workdir: mkdtempSync(join(SCRATCH, "runner-")) });
+  await runnerConnected(api, orgId);
 });
 
 afterAll(() => {

@@ -6,7 +6,14 @@ import type { ChildProcess } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { gitRepository, signIn, startRunner, startWorker, token as personalToken } from "../scripts/local-worker.mjs";
+import {
+  makeRepository,
+  runnerConnected,
+  signIn,
+  startRunner as startRunnerProcess,
+  startWorker,
+  token as personalToken,
+} from "../scripts/local-worker.mjs";
 
 const PORT = 8797;
 // Under the project, not /tmp: the runner's sandbox has a private /tmp.
@@ -19,10 +26,11 @@ let worker: { base: string; stop(): void };
 let api: Api;
 let bearer: string;
 let orgId: string;
+let runnerToken: string;
 let runner: ChildProcess | undefined;
 
-/** A repository with a `.gitpod.yml` (and a README), committed; returns its file:// URL. */
-const repository = (gitpodYml: string) => gitRepository(SCRATCH, { ".gitpod.yml": gitpodYml, "README.md": "# e2e\n" }).url;
+const startRunner = () => startRunnerProcess({ base: worker.base, token: runnerToken, workdir: mkdtempSync(join(SCRATCH, "runner-")) });
+const repository = (gitpodYml: string) => makeRepository(SCRATCH, gitpodYml);
 
 /** Opens the events socket and records everything it says. */
 async function watch(id: string) {
@@ -50,7 +58,9 @@ beforeAll(async () => {
   ({ api } = await signIn(worker.base, "e2e@example.com"));
   bearer = await personalToken(api);
   orgId = (await api("POST", "/api/v1/orgs", { name: "E2E" })).id;
-  runner = await startRunner(worker.base, api, orgId, { workdir: mkdtempSync(join(SCRATCH, "runner-")) });
+  runnerToken = (await api("POST", `/api/v1/orgs/${orgId}/runners`, { name: "e2e" })).token;
+  runner = startRunner();
+  await runnerConnected(api, orgId);
 });
 
 afterAll(() => {

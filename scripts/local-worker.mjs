@@ -1,5 +1,6 @@
-// Shared by the benchmarks and the end-to-end tests: a Worker under `wrangler dev` on 127.0.0.1 with fresh local
-// state, and a signed-in development user. Local observability is off (see README.md).
+// Shared by the benchmarks and the end-to-end tests: a Worker under `wrangler dev` on
+// 127.0.0.1 with fresh local state, a signed-in development user, the real runner, and git
+// repositories to open. Local observability is off (see bench/README.md).
 import { execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -70,13 +71,9 @@ export async function token(api) {
 
 export const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
-/**
- * Registers a runner for the organization and starts the real runner (runner/src/main.ts)
- * for it, allowed to clone file:// repositories; resolves once it is connected.
- */
-export async function startRunner(base, api, orgId, { workdir, env = {} }) {
-  const { token } = await api("POST", `/api/v1/orgs/${orgId}/runners`, { name: `local-${Date.now()}` });
-  const child = spawn(process.execPath, ["runner/src/main.ts"], {
+/** The real runner (`runner/src/main.ts`) dialling `base` with `token`; allows file:// clones. */
+export function startRunner({ base, token, workdir, stdio = ["ignore", "ignore", "inherit"] }) {
+  return spawn(process.execPath, ["runner/src/main.ts"], {
     env: {
       PATH: process.env.PATH,
       EDGEPOD_URL: base,
@@ -84,27 +81,33 @@ export async function startRunner(base, api, orgId, { workdir, env = {} }) {
       RUNNER_WORKDIR: workdir,
       RUNNER_GIT_PROTOCOLS: "file",
       RUNNER_CAPACITY: "4",
-      ...env,
     },
-    stdio: ["ignore", "ignore", "inherit"],
+    stdio,
   });
-  const deadline = Date.now() + 30_000;
-  while (!(await api("GET", `/api/v1/orgs/${orgId}/runners`)).items.every((r) => r.connected)) {
-    if (Date.now() > deadline) throw new Error("the runner did not connect");
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  return child;
 }
 
-/** A git repository (branch `main`) with `files` committed, in a new directory under `parent`: its file:// URL and head commit. */
-export function gitRepository(parent, files) {
+/**
+ * A git repository with a `.gitpod.yml`, committed, in a new directory under `parent`;
+ * returns its file:// URL. (Not under /tmp: the runner's sandbox has a private /tmp.)
+ */
+export function makeRepository(parent, gitpodYml) {
   const dir = mkdtempSync(join(parent, "repo-"));
-  for (const [name, content] of Object.entries(files)) writeFileSync(join(dir, name), content);
-  const git = (...args) => execFileSync("git", args, { cwd: dir, encoding: "utf8" }).trim();
+  writeFileSync(join(dir, ".gitpod.yml"), gitpodYml);
+  writeFileSync(join(dir, "README.md"), "# edgepod\n");
+  const git = (...args) => execFileSync("git", args, { cwd: dir, stdio: "ignore" });
   git("init", "-q", "-b", "main");
   git("add", ".");
   git("-c", "user.name=edgepod", "-c", "user.email=edgepod@example.com", "commit", "-q", "-m", "init");
-  return { url: `file://${dir}`, sha: git("rev-parse", "HEAD") };
+  return `file://${dir}`;
+}
+
+/** Waits until the organization's first runner shows as connected. */
+export async function runnerConnected(api, orgId, timeoutMs = 30_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await api("GET", `/api/v1/orgs/${orgId}/runners`)).items[0]?.connected) {
+    if (Date.now() > deadline) throw new Error("the runner did not connect");
+    await new Promise((r) => setTimeout(r, 200));
+  }
 }
 
 /** Opens a WebSocket (with request headers) whose JSON messages go to `onMessage`; resolves once open. */
@@ -115,4 +118,9 @@ export function openSocket(url, headers, onMessage) {
     ws.onopen = () => resolve(ws);
     ws.onerror = () => reject(new Error(`could not open ${url}`));
   });
+}
+
+/** The commit a file:// repository's HEAD is at. */
+export function headCommit(url) {
+  return execFileSync("git", ["-C", new URL(url).pathname, "rev-parse", "HEAD"], { encoding: "utf8" }).trim();
 }

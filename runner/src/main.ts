@@ -9,7 +9,7 @@ import { ConfigError, connectUrl, loadConfig } from "./config.ts";
 import { RunnerConnection } from "./connection.ts";
 import { createLogger } from "./log.ts";
 import { detectSandbox } from "./sandbox.ts";
-import { WorkspaceManager } from "./workspaces.ts";
+import { WorkspaceManager } from "./manager.ts";
 
 function runnerVersion(): string {
   try {

@@ -4,6 +4,7 @@
  * in LISTEN state. Every read tolerates processes that vanish mid-scan.
  */
 import fs from "node:fs";
+import { setTimeout as sleep } from "node:timers/promises";
 
 export interface ProcEntry {
   pid: number;
@@ -177,4 +178,15 @@ export function listeningPorts(pids: Iterable<number>): number[] {
     }
   }
   return [...ports].sort((a, b) => a - b);
+}
+
+/** Plain processes may escape their process group: find them by their environment. */
+export async function sweep(entry: string, graceMs: number): Promise<void> {
+  let pids = processesWithEnv(entry, processTable());
+  if (pids.size === 0) return;
+  signal(pids, "SIGTERM");
+  const deadline = Date.now() + graceMs;
+  while (Date.now() < deadline && [...pids].some(isAlive)) await sleep(50);
+  pids = new Set([...pids, ...processesWithEnv(entry, processTable())]);
+  signal(pids, "SIGKILL");
 }

@@ -8,7 +8,8 @@ import { afterAll } from "vitest";
 import type { RunnerPhase, Status } from "../../protocol/runner.ts";
 import { silentLogger } from "../src/log.ts";
 import { detectSandbox, makeSandbox, type Sandbox } from "../src/sandbox.ts";
-import { WorkspaceManager, type LogMessage, type ManagerOptions, type Sink } from "../src/workspaces.ts";
+import { WorkspaceManager } from "../src/manager.ts";
+import type { LogMessage, ManagerOptions, Sink } from "../src/workspaces.ts";
 
 const dirs: string[] = [];
 const managers: WorkspaceManager[] = [];
