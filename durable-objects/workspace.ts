@@ -342,7 +342,14 @@ export class WorkspaceDO extends DurableObject<Env> {
     const preferred = record.runnerId ?? record.basedOn?.runnerId ?? null;
     const runnerId = await findRunnerFor(this.env, record.orgId, preferred, this.spec(record, startMs));
     const current = await this.mustLoad();
-    if (current.generation !== generation || (current.phase !== "preparing" && current.phase !== "pending")) return current;
+    if (current.generation !== generation || (current.phase !== "preparing" && current.phase !== "pending")) {
+      // Stopped while a runner was taking it: that runner must not run it.
+      if (runnerId && AT_REST.has(current.phase)) {
+        await this.runner(runnerId).stop(current.id, current.generation, "Stopped before it started.");
+        await this.runner(runnerId).release(current.id);
+      }
+      return current;
+    }
     if (runnerId) {
       current.runnerId = runnerId;
       current.deadlines.pending = undefined;
