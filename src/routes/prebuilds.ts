@@ -1,15 +1,13 @@
 import { z } from "@hono/zod-openapi";
 import { callerOf } from "../auth/principal";
-import { isSameSite } from "../auth/same-site";
 import { database } from "../db/client";
-import { ApiError, Forbidden } from "../lib/errors";
 import { mapPage, pageArgs, PageQuerySchema, pageSchema } from "../lib/pagination";
 import { CommitSchema } from "../prebuilds/messages";
 import { PREBUILD_STATES, PREBUILD_TRIGGERS } from "../prebuilds/state";
 import { prebuildView } from "../prebuilds/view";
 import { cancelPrebuild, getPrebuild, listPrebuilds, subscribePrebuild, triggerPrebuild } from "../services/prebuilds";
 import { WORKSPACE_PHASES } from "../workspaces/lifecycle";
-import { authedRoute, createRouter, errors, jsonBody, jsonResponse } from "./openapi";
+import { authedRoute, createRouter, errors, jsonBody, jsonResponse, requireEventsUpgrade } from "./openapi";
 import { ProjectParams } from "./schemas";
 
 const PrebuildSchema = z
@@ -126,8 +124,7 @@ export const prebuildRoutes = createRouter()
     }),
     async (c) => {
       const caller = callerOf(c);
-      if (c.req.header("upgrade")?.toLowerCase() !== "websocket") throw new ApiError(426, "upgrade_required", "Connect with a WebSocket.");
-      if (c.get("principal")?.via === "session" && !isSameSite(c)) throw new Forbidden("Cross-site WebSocket refused.", "cross_site_request");
+      requireEventsUpgrade(c);
       return subscribePrebuild(c.env, database(c.env.DB), caller, c.req.valid("param").id, c.req.raw);
     },
   );

@@ -1,9 +1,7 @@
 import { z } from "@hono/zod-openapi";
 import { callerOf } from "../auth/principal";
-import { isSameSite } from "../auth/same-site";
 import { database } from "../db/client";
 import { readConfig } from "../env";
-import { ApiError, Forbidden } from "../lib/errors";
 import { mapPage, pageArgs, PageQuerySchema, pageSchema } from "../lib/pagination";
 import {
   createWorkspace,
@@ -17,7 +15,7 @@ import {
   subscribe,
 } from "../services/workspaces";
 import { WORKSPACE_PHASES } from "../workspaces/lifecycle";
-import { authedRoute, createRouter, errors, jsonBody, jsonResponse, noContent } from "./openapi";
+import { authedRoute, createRouter, errors, jsonBody, jsonResponse, noContent, requireEventsUpgrade } from "./openapi";
 
 const WorkspaceSchema = z
   .object({
@@ -180,12 +178,7 @@ export const workspaceRoutes = createRouter()
     }),
     async (c) => {
       const caller = callerOf(c);
-      if (c.req.header("upgrade")?.toLowerCase() !== "websocket") {
-        throw new ApiError(426, "upgrade_required", "Connect with a WebSocket.");
-      }
-      if (c.get("principal")?.via === "session" && !isSameSite(c)) {
-        throw new Forbidden("Cross-site WebSocket refused.", "cross_site_request");
-      }
+      requireEventsUpgrade(c);
       return subscribe(c.env, database(c.env.DB), caller, c.req.valid("param").id, c.req.raw);
     },
   );
