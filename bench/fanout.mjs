@@ -6,21 +6,12 @@
 //   npm run bench:fanout               # needs ~4 file descriptors per socket: the script
 //   SUBSCRIBERS=2000 npm run bench:fanout   raises `ulimit -n` to 8192 first
 import { writeFileSync } from "node:fs";
-import { median, signIn, startWorker, token } from "../scripts/local-worker.mjs";
+import { median, openSocket as open, signIn, startWorker, token } from "../scripts/local-worker.mjs";
 
 const PORT = Number(process.env.BENCH_PORT ?? 8798);
 const SUBSCRIBERS = Number(process.env.SUBSCRIBERS ?? 1000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const wsUrl = (base, path) => base.replace(/^http/, "ws") + path;
-
-function open(url, headers, onMessage) {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, { headers });
-    ws.onmessage = (event) => onMessage(JSON.parse(event.data));
-    ws.onopen = () => resolve(ws);
-    ws.onerror = () => reject(new Error(`could not open ${url}`));
-  });
-}
 
 async function main() {
   const worker = await startWorker({ port: PORT });

@@ -1,23 +1,41 @@
 import { DurableObject } from "cloudflare:workers";
 import type { Status, WorkspaceSpec } from "../protocol/runner";
+import type { PrebuildOutcome } from "../src/prebuilds/state";
+import { recordStatus } from "../src/prebuilds/view";
 import { readWorkspaceConfig } from "../src/workspaces/config";
 import { AT_REST, canTransition, ON_RUNNER, STARTING, type WorkspacePhase } from "../src/workspaces/lifecycle";
 import { findRunnerFor } from "../src/workspaces/scheduling";
 import { deleteWorkspaceRow, insertWorkspaceRow, updateWorkspaceRow } from "../src/workspaces/store";
-import type { WorkspaceRecord } from "../src/workspaces/types";
+import { isPrebuild, type PrebuildRecord, type WorkspaceRecord } from "../src/workspaces/types";
 import { workspaceView } from "../src/workspaces/view";
 
 /** Subscribers see the public view (never the env, which may hold secrets). */
-const stateMessage = (record: WorkspaceRecord) => JSON.stringify({ type: "state", workspace: workspaceView(record) });
+const stateMessage = (record: WorkspaceRecord) =>
+  JSON.stringify(isPrebuild(record) ? { type: "state", prebuild: recordStatus(record) } : { type: "state", workspace: workspaceView(record) });
+
+/** Decides a prebuild's outcome once; later causes (the stop after success) do not change it. */
+function decide(record: PrebuildRecord, outcome: PrebuildOutcome): void {
+  if (record.prebuild.outcome) return;
+  record.prebuild.outcome = outcome;
+  record.prebuild.finishedAt = Date.now();
+}
 
 /** Recent task output kept for late subscribers (in memory: lost on hibernation, by design). */
 const LOG_TAIL = 200;
 const SUBSCRIBER = "subscriber";
+/** Storage key: the latest prebuild attempt cancelled before its record arrived. */
+const CANCELLED = "cancelled";
 
 /**
  * One per workspace: the lifecycle state machine, its timers (one alarm for the nearest
  * deadline), and the WebSocket subscribers watching it (hibernating, so a thousand idle
  * watchers cost nothing). Every transition is written through to D1.
+ *
+ * A prebuild is a workspace too (`record.prebuild`, named by the prebuild's id): created
+ * queued (preparing) when its record is made, scheduled when the `prebuilds` queue
+ * dispatches it, run by the runner in prebuild mode (before and init only), and stopped as
+ * soon as it reports running (its result saved). Its outcome — available, failed, aborted,
+ * timeout — is decided once and written through to its prebuild row (src/prebuilds/).
  *
  * State is persisted before any outside call (D1, a RunnerDO): input gates only hold while
  * storage is awaited, so a concurrent call sees the new state and does not repeat work.
@@ -35,13 +53,65 @@ export class WorkspaceDO extends DurableObject<Env> {
     await this.armAlarm(record);
   }
 
-  /** Creates the workspace and starts its first instance. */
+  /** Creates the workspace and starts its first instance; a prebuild waits for its dispatch. */
   async create(record: WorkspaceRecord): Promise<WorkspaceRecord> {
     const existing = await this.load();
     if (existing) return existing;
     await this.save(record);
     await insertWorkspaceRow(this.env.DB, record);
+    if (!isPrebuild(record)) return this.schedule();
+    const cancelled = await this.ctx.storage.get<number>(CANCELLED);
+    if (cancelled !== undefined && cancelled >= record.prebuild.attempt) await this.cancel(record.prebuild.attempt, "Cancelled.");
+    return (await this.load())!;
+  }
+
+  /** The `prebuilds` queue's delivery: schedules this attempt if it is still queued (repeats are no-ops). */
+  async dispatch(attempt: number): Promise<WorkspaceRecord | undefined> {
+    const record = await this.load();
+    if (!record || !isPrebuild(record) || record.prebuild.attempt !== attempt || record.phase !== "preparing") return record;
     return this.schedule();
+  }
+
+  /**
+   * Cancels a prebuild (attempt `attempt` or earlier): aborted, and stopped on its runner.
+   * Before the record exists (its creation is being retried), the cancellation is kept and
+   * applied when it arrives. Returns the record, or undefined when there is none yet.
+   */
+  async cancel(attempt: number, reason: string): Promise<WorkspaceRecord | undefined> {
+    const record = await this.load();
+    if (!record) {
+      const known = (await this.ctx.storage.get<number>(CANCELLED)) ?? 0;
+      await this.ctx.storage.put(CANCELLED, Math.max(known, attempt));
+      return undefined;
+    }
+    if (!isPrebuild(record) || record.prebuild.attempt > attempt || record.prebuild.outcome) return record;
+    decide(record, "aborted");
+    await this.halt(record, reason);
+    return record;
+  }
+
+  /**
+   * Runs a finished prebuild again as its next attempt; waits for dispatch. `rerun` says
+   * whether it did; undefined when the record was never made.
+   */
+  async rerun(attempt: number, timeoutMs: number): Promise<{ record: WorkspaceRecord; rerun: boolean } | undefined> {
+    const record = await this.load();
+    if (!record) return undefined;
+    if (!isPrebuild(record) || !AT_REST.has(record.phase) || attempt <= record.prebuild.attempt) return { record, rerun: false };
+    record.prebuild = { ...record.prebuild, attempt, outcome: null, timeoutMs, startedAt: null, finishedAt: null };
+    record.generation += 1;
+    record.desiredPhase = "running";
+    record.deadlines.pending = Date.now() + readWorkspaceConfig(this.env).pendingTimeoutMs;
+    await this.enter(record, "preparing", null);
+    return { record, rerun: true };
+  }
+
+  /** The dispatch of this attempt was dead-lettered: the prebuild fails with the reason. */
+  async failDispatch(attempt: number, reason: string): Promise<WorkspaceRecord | undefined> {
+    const record = await this.load();
+    if (!record || !isPrebuild(record) || record.prebuild.attempt !== attempt || record.phase !== "preparing") return record;
+    await this.enter(record, "failed", reason);
+    return record;
   }
 
   async get(): Promise<WorkspaceRecord | undefined> {
@@ -60,18 +130,28 @@ export class WorkspaceDO extends DurableObject<Env> {
 
   async stop(reason: string): Promise<WorkspaceRecord> {
     const record = await this.mustLoad();
-    if (AT_REST.has(record.phase) || record.phase === "stopping") return record;
+    if (isPrebuild(record)) decide(record, "aborted");
+    await this.halt(record, reason);
+    return record;
+  }
+
+  /** Makes the record's desired state stopped: at once when no runner holds it, else through the runner. */
+  private async halt(record: WorkspaceRecord, reason: string): Promise<void> {
+    if (AT_REST.has(record.phase) || record.phase === "stopping") {
+      // Nothing to stop; a prebuild's outcome may just have been decided.
+      if (isPrebuild(record)) await this.persist(record);
+      return;
+    }
     record.desiredPhase = "stopped";
     record.generation += 1;
     if (!ON_RUNNER.has(record.phase)) {
       await this.enter(record, "stopped", reason);
-      return record;
+      return;
     }
     const config = readWorkspaceConfig(this.env);
     record.deadlines.stop = Date.now() + config.stopTimeoutMs;
     await this.enter(record, "stopping", reason);
     if (record.runnerId) await this.runner(record.runnerId).stop(record.id, record.generation, reason);
-    return record;
   }
 
   /** Stops the workspace if it runs, and forgets it. */
@@ -83,7 +163,7 @@ export class WorkspaceDO extends DurableObject<Env> {
     }
     if (record.runnerId) await this.runner(record.runnerId).release(record.id);
     for (const ws of this.ctx.getWebSockets(SUBSCRIBER)) ws.close(1000, "Workspace deleted.");
-    await deleteWorkspaceRow(this.env.DB, record.id);
+    await deleteWorkspaceRow(this.env.DB, record);
     await this.ctx.storage.deleteAlarm();
     await this.ctx.storage.deleteAll();
   }
@@ -94,10 +174,12 @@ export class WorkspaceDO extends DurableObject<Env> {
     if (!record || record.runnerId !== runnerId || status.generation !== record.generation) return;
     if (status.ports) record.ports = status.ports.map((p) => p.port).sort((a, b) => a - b);
     const phase: WorkspacePhase = status.phase;
-    if (phase === record.phase || !canTransition(record.phase, phase)) {
-      await this.save(record);
-      await updateWorkspaceRow(this.env.DB, record);
-      this.broadcast(record);
+    if (phase === record.phase || !canTransition(record.phase, phase)) return this.persist(record);
+    if (phase === "running" && isPrebuild(record)) {
+      // The result is saved and its processes ended: available, and the slot is freed.
+      decide(record, "available");
+      await this.enter(record, phase, status.reason ?? null);
+      await this.halt(record, "The prebuild is ready.");
       return;
     }
     if (phase === "running") {
@@ -151,7 +233,9 @@ export class WorkspaceDO extends DurableObject<Env> {
     if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
       return new Response("Expected a WebSocket upgrade.", { status: 426 });
     }
-    const record = await this.mustLoad();
+    const record = await this.load();
+    // A prebuild whose record is still being made (its creation is retried): nothing to watch yet.
+    if (!record) return new Response("Not found.", { status: 404 });
     const { 0: client, 1: server } = new WebSocketPair();
     this.ctx.acceptWebSocket(server, [SUBSCRIBER]);
     server.send(stateMessage(record));
@@ -174,15 +258,18 @@ export class WorkspaceDO extends DurableObject<Env> {
     if (!record) return;
     const now = Date.now();
     const { start, pending, inactivity, maxLifetime, stop } = record.deadlines;
-    if (pending && now >= pending && record.phase === "pending") {
+    if (pending && now >= pending && (record.phase === "pending" || (isPrebuild(record) && record.phase === "preparing"))) {
       record.deadlines.pending = undefined;
-      return this.enter(record, "failed", "No runner with free capacity became available in time.");
+      const why = record.phase === "pending" ? "No runner with free capacity became available in time." : "The prebuild was not dispatched in time.";
+      return this.enter(record, "failed", why);
     }
     if (start && now >= start && STARTING.has(record.phase)) {
       record.deadlines.start = undefined;
       if (record.runnerId) await this.runner(record.runnerId).stop(record.id, record.generation + 1, "Start timed out.");
       record.generation += 1;
-      return this.enter(record, "failed", "The workspace did not start in time.");
+      if (!isPrebuild(record)) return this.enter(record, "failed", "The workspace did not start in time.");
+      decide(record, "timeout");
+      return this.enter(record, "failed", `The prebuild did not finish within ${Math.round(record.prebuild.timeoutMs / 60_000)} minutes.`);
     }
     if (stop && now >= stop && record.phase === "stopping") {
       record.deadlines.stop = undefined;
@@ -218,6 +305,11 @@ export class WorkspaceDO extends DurableObject<Env> {
     if (phase !== record.phase && !canTransition(record.phase, phase)) return;
     record.phase = phase;
     record.reason = reason;
+    if (isPrebuild(record)) {
+      // Cancels and successes decide before stopping: any other end is a failure (the runner restarted, say).
+      if (AT_REST.has(phase)) decide(record, "failed");
+      if (phase === "creating") record.prebuild.startedAt = Date.now();
+    }
     if (AT_REST.has(phase)) {
       // At rest until a new start (a new generation), whoever stopped it: the user, a
       // timer, or the runner itself (which never restarts a generation it stopped).
@@ -226,19 +318,29 @@ export class WorkspaceDO extends DurableObject<Env> {
       record.ports = [];
       record.deadlines = {};
     }
-    await this.save(record);
-    await updateWorkspaceRow(this.env.DB, record);
-    this.broadcast(record);
+    await this.persist(record);
     if (AT_REST.has(phase) && record.runnerId) await this.runner(record.runnerId).release(record.id);
   }
 
-  /** Finds a runner (the previous one first: it holds the workspace directory) or waits in pending. */
+  /** Saves, writes through to D1, and tells subscribers. */
+  private async persist(record: WorkspaceRecord): Promise<void> {
+    await this.save(record);
+    await updateWorkspaceRow(this.env.DB, record);
+    this.broadcast(record);
+  }
+
+  /**
+   * Finds a runner or waits in pending. Preferred: the previous runner (it holds the workspace
+   * directory), else the one holding the prebuild the workspace starts from.
+   */
   private async schedule(): Promise<WorkspaceRecord> {
     const record = await this.mustLoad();
     if (record.phase !== "preparing" && record.phase !== "pending") return record;
     const config = readWorkspaceConfig(this.env);
     const generation = record.generation;
-    const runnerId = await findRunnerFor(this.env, record.orgId, record.runnerId, this.spec(record, config.startTimeoutMs));
+    const startMs = isPrebuild(record) ? record.prebuild.timeoutMs : config.startTimeoutMs;
+    const preferred = record.runnerId ?? record.basedOn?.runnerId ?? null;
+    const runnerId = await findRunnerFor(this.env, record.orgId, preferred, this.spec(record, startMs));
     const current = await this.mustLoad();
     if (current.generation !== generation || (current.phase !== "preparing" && current.phase !== "pending")) {
       // Stopped while a runner was taking it: that runner must not run it.
@@ -251,7 +353,7 @@ export class WorkspaceDO extends DurableObject<Env> {
     if (runnerId) {
       current.runnerId = runnerId;
       current.deadlines.pending = undefined;
-      current.deadlines.start = Date.now() + config.startTimeoutMs;
+      current.deadlines.start = Date.now() + startMs;
       await this.enter(current, "creating", null);
     } else if (current.phase === "preparing") {
       current.deadlines.pending = Date.now() + config.pendingTimeoutMs;
@@ -268,6 +370,11 @@ export class WorkspaceDO extends DurableObject<Env> {
       tasks: null,
       env: record.env,
       timeouts: { startMs },
+      ...(isPrebuild(record)
+        ? { mode: "prebuild" as const, snapshot: { key: record.id } }
+        : record.basedOn
+          ? { snapshot: { key: record.basedOn.prebuildId } }
+          : {}),
     };
   }
 

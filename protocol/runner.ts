@@ -32,6 +32,11 @@ export const TaskSchema = z.object({
 });
 export type Task = z.infer<typeof TaskSchema>;
 
+/** A snapshot's key: the prebuild's id (a workspace id, so safe as a file name). */
+export const SnapshotKeySchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/);
+
+export const WORKSPACE_MODES = ["workspace", "prebuild"] as const;
+
 export const WorkspaceSpecSchema = z.object({
   workspaceId: z.string(),
   generation: z.number().int().nonnegative(),
@@ -49,6 +54,18 @@ export const WorkspaceSpecSchema = z.object({
     /** How long cloning plus `before`/`init` may take before the runner gives up. */
     startMs: z.number().int().positive(),
   }),
+  /**
+   * Optional (absent means "workspace"). "prebuild": a headless run of the `before` and
+   * `init` tasks only, always in a fresh directory, whose result is saved as the snapshot
+   * `snapshot.key`; it reports `running` once the snapshot is saved (its processes are
+   * ended by then) and waits for the control plane's `stop`.
+   */
+  mode: z.enum(WORKSPACE_MODES).optional(),
+  /**
+   * Optional. For a workspace: start from this snapshot if the runner holds it (copy it in;
+   * no clone, no `init`), else as usual. For a prebuild: the key to save its result under.
+   */
+  snapshot: z.object({ key: SnapshotKeySchema }).optional(),
 });
 export type WorkspaceSpec = z.infer<typeof WorkspaceSpecSchema>;
 

@@ -109,3 +109,18 @@ export async function runnerConnected(api, orgId, timeoutMs = 30_000) {
     await new Promise((r) => setTimeout(r, 200));
   }
 }
+
+/** Opens a WebSocket (with request headers) whose JSON messages go to `onMessage`; resolves once open. */
+export function openSocket(url, headers, onMessage) {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, { headers });
+    ws.onmessage = (event) => onMessage(JSON.parse(event.data));
+    ws.onopen = () => resolve(ws);
+    ws.onerror = () => reject(new Error(`could not open ${url}`));
+  });
+}
+
+/** The commit a file:// repository's HEAD is at. */
+export function headCommit(url) {
+  return execFileSync("git", ["-C", new URL(url).pathname, "rev-parse", "HEAD"], { encoding: "utf8" }).trim();
+}

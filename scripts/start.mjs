@@ -5,7 +5,8 @@
 // and starts that runner. The runner's token is kept in .runner/credentials.json
 // (git-ignored) so a restart reuses it.
 import { spawn } from "node:child_process";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 
 const PORT = Number(process.env.PORT ?? 8787);
 const BASE = `http://localhost:${PORT}`;
@@ -67,13 +68,39 @@ async function bootstrap() {
   return { org, token: saved.token };
 }
 
+/**
+ * Projects seal their webhook secrets (and sign-in providers their tokens) with SEALING_KEY.
+ * Without one in .dev.vars, a local key is made once and kept in .runner/ (git-ignored).
+ */
+function localSealingKey() {
+  const devVars = existsSync(".dev.vars") ? readFileSync(".dev.vars", "utf8") : "";
+  if (/^SEALING_KEY=\S/m.test(devVars)) return [];
+  const file = ".runner/dev-sealing-key";
+  if (!existsSync(file)) {
+    mkdirSync(".runner", { recursive: true });
+    writeFileSync(file, randomBytes(32).toString("base64"), { mode: 0o600 });
+  }
+  return ["--var", `SEALING_KEY:${readFileSync(file, "utf8").trim()}`];
+}
+
 const migrate = run("wrangler", ["d1", "migrations", "apply", "DB", "--local"]);
 migrate.on("exit", async (code) => {
   if (code !== 0) exitWith(code ?? 1);
   // Local request tracing is off: it writes every request into a SQLite file that grows without bound.
   const worker = run(
     "wrangler",
-    ["dev", "--port", String(PORT), "--var", "DEV_LOGIN:true", "--var", "ALLOW_FILE_REPOSITORIES:true", "--var", "GIT_HOSTS:127.0.0.1,localhost"],
+    [
+      "dev",
+      "--port",
+      String(PORT),
+      "--var",
+      "DEV_LOGIN:true",
+      "--var",
+      "ALLOW_FILE_REPOSITORIES:true",
+      "--var",
+      "GIT_HOSTS:127.0.0.1,localhost",
+      ...localSealingKey(),
+    ],
     { env: { ...process.env, X_LOCAL_OBSERVABILITY: "false" } },
   );
   worker.on("exit", (c) => exitWith(c ?? 0));

@@ -14,10 +14,14 @@ import { meRoutes } from "./routes/me";
 import { createRouter } from "./routes/openapi";
 import { orgSsoRoutes } from "./routes/org-sso";
 import { orgRoutes } from "./routes/orgs";
+import { prebuildRoutes } from "./routes/prebuilds";
+import { projectGrantRoutes } from "./routes/project-grants";
+import { projectRoutes } from "./routes/projects";
 import { runnerRoutes } from "./routes/runners";
 import { signInRoutes } from "./routes/sign-in";
 import { teamRoutes } from "./routes/teams";
 import { tokenRoutes } from "./routes/tokens";
+import { webhookRoutes } from "./routes/webhooks";
 import { workspaceRoutes } from "./routes/workspaces";
 
 export const SESSION_COOKIE_NAME = "__Host-edgepod_session";
@@ -51,8 +55,12 @@ export function createApp() {
     orgSsoRoutes,
     memberRoutes,
     teamRoutes,
+    projectRoutes,
+    projectGrantRoutes,
+    prebuildRoutes,
     workspaceRoutes,
     runnerRoutes,
+    webhookRoutes,
     adminRoutes,
   ]) {
     app.route("/", routes);

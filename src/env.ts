@@ -1,5 +1,6 @@
 import type { Principal } from "./auth/principal";
 import { decodeSealingKey, type SealingKeys } from "./lib/seal";
+import type { VerifiedProject } from "./services/webhooks";
 import type { ScmHosts } from "./scm/context-url";
 
 /** Hono's environment for every route and middleware of the app. */
@@ -9,6 +10,8 @@ export interface AppEnv {
     requestId: string;
     /** Set by the authentication middleware; null for anonymous requests. */
     principal: Principal | null;
+    /** Set on the webhook routes once a delivery is verified for the project it names. */
+    webhookProject?: VerifiedProject;
   };
 }
 

@@ -54,8 +54,8 @@ export async function block(who: Person) {
 }
 
 /**
- * An organization with one person per relation, a team, an invitation, a member to act
- * on, and a second organization with its own owner.
+ * An organization with one person per relation, a team, a project, an invitation, a member
+ * to act on, and a second organization with its own owner.
  */
 export async function world() {
   const [owner, member, collaborator, teamMember, target, blocked, outsider, otherOwner] = await Promise.all(
@@ -72,7 +72,10 @@ export async function world() {
   await createOrg(otherOwner);
   await block(blocked);
   const readOnlyToken = (await issueToken(owner.cookie, { scopes: ["orgs:read"] })).token;
-  return { org, team, invitation: memberInvite, owner, member, collaborator, teamMember, target, blocked, outsider, otherOwner, readOnlyToken };
+  const projectRes = await as(owner, "POST", `/api/v1/orgs/${org.id}/projects`, { name: "world", repositoryUrl: "https://github.com/acme/world" });
+  expect(projectRes.status).toBe(201);
+  const project = (await projectRes.json()) as { id: string };
+  return { org, team, project, invitation: memberInvite, owner, member, collaborator, teamMember, target, blocked, outsider, otherOwner, readOnlyToken };
 }
 
 export type World = Awaited<ReturnType<typeof world>>;

@@ -3,7 +3,7 @@ import { can, PERMISSIONS, type Permission, type Relation } from "../src/auth/pe
 import { grants } from "../src/auth/scopes";
 import { env } from "cloudflare:workers";
 import { asBearer, asBrowser, call, json } from "./helpers";
-import { world, type World } from "./org-helpers";
+import { as, world, type World } from "./org-helpers";
 import { configureSso, ssoSettings } from "./sso-helpers";
 
 /**
@@ -23,6 +23,12 @@ const ssoConfigured = async (w: World) => {
 const ssoVerified = async (w: World) => {
   await ssoConfigured(w);
   await env.DB.prepare("UPDATE org_sso SET state = 'verified' WHERE org_id = ?").bind(w.org.id).run();
+};
+
+/** The world's team may read the world's project. */
+const projectGranted = async (w: World) => {
+  const res = await as(w.owner, "PUT", `/api/v1/orgs/${w.org.id}/teams/${w.team.id}/projects/${w.project.id}`, { access: "read" });
+  expect(res.status).toBe(200);
 };
 
 const FIXTURES: Record<string, Fixture> = {
@@ -52,6 +58,11 @@ const FIXTURES: Record<string, Fixture> = {
   "DELETE /api/v1/orgs/{orgId}/sso": { ok: 204, setup: ssoConfigured },
   "POST /api/v1/orgs/{orgId}/sso/test": { body: {}, ok: 200, setup: ssoConfigured },
   "POST /api/v1/orgs/{orgId}/sso/activate": { ok: 200, setup: ssoVerified },
+  "POST /api/v1/orgs/{orgId}/projects": { body: { name: "matrix", repositoryUrl: "https://github.com/acme/matrix" }, ok: 201 },
+  "GET /api/v1/orgs/{orgId}/projects": { ok: 200 },
+  "GET /api/v1/orgs/{orgId}/teams/{teamId}/projects": { ok: 200 },
+  "PUT /api/v1/orgs/{orgId}/teams/{teamId}/projects/{projectId}": { body: { access: "write" }, ok: 200 },
+  "DELETE /api/v1/orgs/{orgId}/teams/{teamId}/projects/{projectId}": { ok: 204, setup: projectGranted },
 };
 
 /** How each kind of caller relates to the org and its team, and what credential it uses. */
@@ -89,7 +100,8 @@ function request(w: World, caller: CallerName, method: string, template: string,
     .replace("{orgId}", w.org.id)
     .replace("{teamId}", w.team.id)
     .replace("{userId}", w.target.id)
-    .replace("{invitationId}", w.invitation.id);
+    .replace("{invitationId}", w.invitation.id)
+    .replace("{projectId}", w.project.id);
   const credential =
     caller === "readOnlyToken" ? asBearer(w.readOnlyToken) : asBrowser((w[caller as Exclude<CallerName, "readOnlyToken">]).cookie);
   const init = body === undefined ? { method } : json(body, method);

@@ -2,7 +2,8 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { createApp } from "../src/app";
 import { asBearer, asBrowser, issueToken, signIn } from "./helpers";
-import { world } from "./org-helpers";
+import { createOrg, person, world } from "./org-helpers";
+import { createProject, scmHeaders } from "./project-helpers";
 import { fakeAccount, startSignIn, throughFakeProvider } from "./sign-in-helpers";
 
 /**
@@ -40,11 +41,11 @@ function countingD1(real: D1Database) {
   return { db, counter };
 }
 
-async function measure(path: string, headers: Record<string, string>, status = 200) {
+async function measure(path: string, headers: Record<string, string>, status = 200, init: RequestInit = {}) {
   const { db, counter } = countingD1(env.DB);
   const pending: Promise<unknown>[] = [];
   const ctx = { waitUntil: (p: Promise<unknown>) => pending.push(p), passThroughOnException() {}, props: {} };
-  const res = await createApp().request(path, { headers }, { ...env, DB: db }, ctx as unknown as ExecutionContext);
+  const res = await createApp().request(path, { ...init, headers }, { ...env, DB: db }, ctx as unknown as ExecutionContext);
   expect(res.status, await res.clone().text()).toBe(status);
   await Promise.all(pending);
   return counter.roundTrips;
@@ -95,5 +96,17 @@ describe("D1 round trips per request", () => {
       const back = await throughFakeProvider(authorizeUrl, account);
       expect(await measure(back.href, { cookie: flowCookie }, 302), step).toBe(3);
     }
+  });
+
+  it("a webhook delivery makes two (the project, the delivery's record) before its 202; an unsigned one none", async () => {
+    const owner = await person();
+    const project = await createProject(owner, (await createOrg(owner)).id);
+    const body = JSON.stringify({ ref: "refs/heads/main", after: "c".repeat(40), repository: { full_name: "Codertocat/Hello-World" } });
+    const path = `/webhooks/github?project=${project.id}`;
+    const signed = scmHeaders("github", "push", "round-trips-1", project.webhookSecret, body);
+    expect(await measure(path, signed, 202, { method: "POST", body })).toBe(2);
+    expect(await measure(path, signed, 202, { method: "POST", body })).toBe(2); // the redelivery
+    const { "x-hub-signature-256": _signature, ...unsigned } = signed;
+    expect(await measure(path, unsigned, 401, { method: "POST", body })).toBe(0);
   });
 });

@@ -1,7 +1,10 @@
-import { exports } from "cloudflare:workers";
+import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { env, exports } from "cloudflare:workers";
 import { expect } from "vitest";
 import type { ControlMessage, RunnerMessage } from "../protocol/runner";
+import type { WorkspaceRecord } from "../src/workspaces/types";
 import { ORIGIN } from "./helpers";
+import { as, type Person } from "./org-helpers";
 
 /**
  * A test peer that speaks the runner protocol to the Worker over a real WebSocket: it
@@ -44,6 +47,7 @@ export class RunnerPeer {
   async next<T extends ControlMessage["type"]>(
     type: T,
     where: (m: Extract<ControlMessage, { type: T }>) => boolean = () => true,
+    timeout = 3000,
   ): Promise<Extract<ControlMessage, { type: T }>> {
     let found: Extract<ControlMessage, { type: T }> | undefined;
     await expect
@@ -53,7 +57,7 @@ export class RunnerPeer {
         );
         if (index >= 0) found = this.received.splice(index, 1)[0] as Extract<ControlMessage, { type: T }>;
         return found;
-      }, { timeout: 3000, interval: 10 })
+      }, { timeout, interval: 10 })
       .toBeDefined();
     return found!;
   }
@@ -65,4 +69,37 @@ export class RunnerPeer {
   close(): void {
     this.ws.close(1000, "test done");
   }
+}
+
+/** Registers a runner for the organization and connects a peer that announced `capacity`. */
+export async function connectRunner(owner: Person, orgId: string, capacity = 2, name = "r1") {
+  const { runner, token } = (await (await as(owner, "POST", `/api/v1/orgs/${orgId}/runners`, { name })).json()) as {
+    runner: { id: string };
+    token: string;
+  };
+  const peer = await RunnerPeer.connect(token);
+  peer.hello(capacity);
+  await expect.poll(async () => (await runnerRow(runner.id)).capacity).toBe(capacity);
+  return { runnerId: runner.id, token, peer };
+}
+
+export async function runnerRow(id: string) {
+  return (await env.DB.prepare("SELECT connected, capacity, assigned FROM runners WHERE id = ?").bind(id).first<{
+    connected: number;
+    capacity: number;
+    assigned: number;
+  }>())!;
+}
+
+export const workspaceStub = (id: string) => env.WORKSPACE.get(env.WORKSPACE.idFromName(id));
+
+/** Moves a deadline of a workspace (or prebuild) into the past, then runs the alarm: time passing, without waiting. */
+export async function expire(id: string, deadline: keyof WorkspaceRecord["deadlines"]) {
+  await runInDurableObject(workspaceStub(id), async (_instance, state) => {
+    const record = (await state.storage.get<WorkspaceRecord>("workspace"))!;
+    expect(record.deadlines[deadline], `deadline ${deadline}`).toBeDefined();
+    record.deadlines[deadline] = Date.now() - 1;
+    await state.storage.put("workspace", record);
+  });
+  await runDurableObjectAlarm(workspaceStub(id));
 }

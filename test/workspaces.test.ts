@@ -5,7 +5,7 @@ import { createApp } from "../src/app";
 import type { WorkspaceRecord } from "../src/workspaces/types";
 import { asBearer, call, expectError, issueToken, ORIGIN } from "./helpers";
 import { as, createOrg, invite, join, person, type Person } from "./org-helpers";
-import { RunnerPeer } from "./runner-peer";
+import { connectRunner, expire, RunnerPeer, runnerRow, workspaceStub } from "./runner-peer";
 
 type Workspace = { id: string; phase: string; reason: string | null; generation: number; runnerId: string | null; ports: number[] };
 
@@ -14,22 +14,7 @@ const CONTEXT = "https://github.com/acme/app/tree/main";
 async function setup(capacity = 2) {
   const owner = await person("owner");
   const org = await createOrg(owner);
-  const { runner, token } = (await (await as(owner, "POST", `/api/v1/orgs/${org.id}/runners`, { name: "r1" })).json()) as {
-    runner: { id: string };
-    token: string;
-  };
-  const peer = await RunnerPeer.connect(token);
-  peer.hello(capacity);
-  await expect.poll(async () => (await runnerRow(runner.id)).capacity).toBe(capacity);
-  return { owner, org, runnerId: runner.id, token, peer };
-}
-
-async function runnerRow(id: string) {
-  return (await env.DB.prepare("SELECT connected, capacity, assigned FROM runners WHERE id = ?").bind(id).first<{
-    connected: number;
-    capacity: number;
-    assigned: number;
-  }>())!;
+  return { owner, org, ...(await connectRunner(owner, org.id, capacity)) };
 }
 
 async function createWorkspace(owner: Person, orgId: string, body: Record<string, unknown> = {}) {
@@ -40,18 +25,7 @@ async function createWorkspace(owner: Person, orgId: string, body: Record<string
 
 const get = async (who: Person, id: string) => (await (await as(who, "GET", `/api/v1/workspaces/${id}`)).json()) as Workspace;
 const phaseOf = (who: Person, id: string) => async () => (await get(who, id)).phase;
-const stub = (id: string) => env.WORKSPACE.get(env.WORKSPACE.idFromName(id));
-
-/** Moves a deadline into the past, then runs the alarm: time passing, without waiting. */
-async function expire(id: string, deadline: keyof WorkspaceRecord["deadlines"]) {
-  await runInDurableObject(stub(id), async (_instance, state) => {
-    const record = (await state.storage.get<WorkspaceRecord>("workspace"))!;
-    expect(record.deadlines[deadline], `deadline ${deadline}`).toBeDefined();
-    record.deadlines[deadline] = Date.now() - 1;
-    await state.storage.put("workspace", record);
-  });
-  await runDurableObjectAlarm(stub(id));
-}
+const stub = workspaceStub;
 
 describe("a workspace's lifecycle with a runner", () => {
   it("goes preparing → creating → initializing → running, then stopping → stopped", async () => {

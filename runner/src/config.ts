@@ -22,6 +22,8 @@ export interface RunnerConfig {
   sandboxBinds: string[];
   /** Git transports a clone URL may use (GIT_ALLOW_PROTOCOL). */
   gitProtocols: string;
+  /** Prebuild results kept (the least recently used are deleted first). */
+  prebuildsKept: number;
   logLevel: LogLevel;
 }
 
@@ -34,6 +36,7 @@ export const DEFAULTS = {
   capacity: 4,
   graceMs: 5 * 60_000,
   gitProtocols: "https:http:ssh:git",
+  prebuildsKept: 10,
 } as const;
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd: string = process.cwd()): RunnerConfig {
@@ -62,6 +65,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd: string = p
   };
   const capacity = int("RUNNER_CAPACITY", DEFAULTS.capacity, 0);
   const graceMs = int("RUNNER_GRACE_MS", DEFAULTS.graceMs, 0);
+  const prebuildsKept = int("RUNNER_PREBUILDS_KEPT", DEFAULTS.prebuildsKept, 0);
 
   const sandboxRaw = (env.RUNNER_SANDBOX?.trim() || "auto").toLowerCase();
   let sandbox: SandboxPreference = "auto";
@@ -89,6 +93,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd: string = p
     sandbox,
     sandboxBinds,
     gitProtocols: env.RUNNER_GIT_PROTOCOLS?.trim() || DEFAULTS.gitProtocols,
+    prebuildsKept,
     logLevel,
   };
 }

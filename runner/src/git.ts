@@ -62,7 +62,7 @@ export async function cloneRepository(repo: Repository, dir: string, git: GitRun
   const ref = repo.ref === null ? null : normaliseRef(repo.ref);
   const url = repo.cloneUrl;
 
-  if (ref !== null && isSpecialRef(ref)) return fetchRef(url, ref, dir, parent, git);
+  if (ref !== null && isSpecialRef(ref)) return fetchRef(url, ref, repo.revision, dir, parent, git);
 
   if (repo.revision === null) {
     const shallow = await git(["clone", "--depth", "1", ...(ref ? ["--branch", ref] : []), "--", url, dir], parent);
@@ -106,18 +106,32 @@ export async function cloneRepository(repo: Repository, dir: string, git: GitRun
 /** Pull and merge request heads (`refs/pull/7/head`, `refs/merge-requests/7/head`) are not branches. */
 const isSpecialRef = (ref: string) => ref.startsWith("refs/");
 
-/** Fetches a non-branch ref (a pull request's head) shallowly and checks it out detached. */
-async function fetchRef(url: string, ref: string, dir: string, parent: string, git: GitRun): Promise<CloneResult> {
+/**
+ * Fetches a non-branch ref (a pull request's head) shallowly and checks it out detached. With
+ * a revision (a prebuild of one commit of the pull request), that commit is checked out: the
+ * ref may have moved on since, so it is fetched by itself when the ref's tip is another.
+ */
+async function fetchRef(url: string, ref: string, revision: string | null, dir: string, parent: string, git: GitRun): Promise<CloneResult> {
   const steps: string[][] = [
     ["init", "-q", dir],
     ["-C", dir, "remote", "add", "origin", "--", url],
     ["-C", dir, "fetch", "-q", "--depth", "1", "origin", ref],
-    ["-C", dir, "checkout", "-q", "--detach", "FETCH_HEAD"],
   ];
   for (const step of steps) {
     const r = await git(step, parent);
     if (r.code !== 0) throw new GitError(`fetching ${ref} from ${redactUrl(url)} failed: ${lastError(r.output)}`);
   }
+  if (revision !== null && (await git(["-C", dir, "checkout", "-q", "--detach", revision], parent)).code === 0) {
+    return { shallow: true, method: "shallow-fetch" };
+  }
+  if (revision !== null) {
+    const fetched = await git(["-C", dir, "fetch", "-q", "--depth", "1", "origin", revision], parent);
+    const r = fetched.code === 0 ? await git(["-C", dir, "checkout", "-q", "--detach", revision], parent) : fetched;
+    if (r.code !== 0) throw new GitError(`revision ${revision} of ${ref} not found in ${redactUrl(url)}: ${lastError(r.output)}`);
+    return { shallow: true, method: "shallow-fetch" };
+  }
+  const r = await git(["-C", dir, "checkout", "-q", "--detach", "FETCH_HEAD"], parent);
+  if (r.code !== 0) throw new GitError(`fetching ${ref} from ${redactUrl(url)} failed: ${lastError(r.output)}`);
   return { shallow: true, method: "shallow-fetch" };
 }
 

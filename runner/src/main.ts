@@ -51,6 +51,7 @@ async function main(): Promise<void> {
     sink: connection,
     logger,
     gitProtocols: config.gitProtocols,
+    prebuildsKept: config.prebuildsKept,
   });
   connection.start(manager);
 

@@ -8,6 +8,7 @@ import path from "node:path";
 import type { Status } from "../../protocol/runner.ts";
 import type { Logger } from "./log.ts";
 import { sweep } from "./procfs.ts";
+import { Snapshots } from "./snapshots.ts";
 import {
   ACTIVE,
   defaultShell,
@@ -28,6 +29,8 @@ export class WorkspaceManager {
   readonly stateDir: string;
   readonly logger: Logger;
   readonly shell: string;
+  /** Prebuild results, under the work directory (invisible to workspaces). */
+  readonly snapshots: Snapshots;
   readonly #workspaces = new Map<string, Workspace>();
 
   private constructor(options: ManagerOptions) {
@@ -36,6 +39,7 @@ export class WorkspaceManager {
     this.stateDir = path.join(this.workdir, ".state");
     this.logger = options.logger;
     this.shell = options.shell ?? defaultShell();
+    this.snapshots = new Snapshots(path.join(this.workdir, ".prebuilds"), options.prebuildsKept ?? 10, options.logger);
   }
 
   /**

@@ -9,7 +9,10 @@
  *   <id>/<repo>/         the checkout (the tasks' working directory)
  *   .state/<id>.json     what the runner knows (generation, phase, cloned, init done)
  *   .state/<id>/tasks/   the task scripts (read-only inside the sandbox)
+ *   .prebuilds/<key>/    prebuild results (snapshots.ts)
  * A stop keeps the workspace directory; the next start resumes there: no clone, no init.
+ * A prebuild (`mode: "prebuild"`) runs `before` and `init` only, in a fresh directory, and
+ * keeps the result; a workspace given its key starts from a copy of it: no clone, no init.
  */
 import fs from "node:fs";
 import { fileURLToPath } from "node:url";
@@ -54,6 +57,8 @@ export interface ManagerOptions {
   killGraceMs?: number;
   /** Shell running the tasks (default: bash where present, else sh). */
   shell?: string;
+  /** Prebuild results kept at once (the least recently used go first; default 10). */
+  prebuildsKept?: number;
 }
 
 export const WORKSPACE_ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/;
@@ -251,18 +256,9 @@ export class Workspace {
     const timer = setTimeout(() => {
       op.abort(new StartTimeout(`workspace did not start within ${formatDuration(startMs)} (${this.#pendingWork()})`));
     }, startMs);
+    const prebuild = spec.mode === "prebuild";
     try {
-      fs.mkdirSync(this.dir, { recursive: true });
-      if (!this.state.cloned) {
-        this.state.repoName ??= repoNameFrom(spec.repository.cloneUrl);
-        this.persist();
-        fs.rmSync(this.repoDir, { recursive: true, force: true });
-        this.#log.info("cloning", { cloneUrl: redactUrl(spec.repository.cloneUrl), ref: spec.repository.ref, revision: spec.repository.revision });
-        const result = await guard(cloneRepository(spec.repository, this.repoDir, this.#gitRun(signal, spec.repository.cloneUrl)), signal);
-        this.#log.info("cloned", { method: result.method, shallow: result.shallow });
-        this.state.cloned = true;
-        this.persist();
-      }
+      const restored = await this.#prepare(spec, signal);
       let tasks: RunnerTask[];
       if (spec.tasks) tasks = spec.tasks;
       else {
@@ -271,8 +267,11 @@ export class Workspace {
         if (config.image !== null) this.#log.info(".gitpod.yml asks for an image; a pooled runner runs on its host's system", { image: config.image });
         if (config.ports.length) this.#log.info(".gitpod.yml declares ports", { ports: config.ports.map((p) => (p.toPort ? `${p.port}-${p.toPort}` : p.port)) });
       }
+      // A prebuild runs `before` and `init` only: there is nobody to run `command` for.
+      if (prebuild) tasks = tasks.flatMap(({ command: _command, ...task }) => (task.before || task.init ? [task] : []));
       signal.throwIfAborted();
-      this.report("initializing");
+      const note = restored ? `started from prebuild ${restored}: init skipped` : undefined;
+      this.report("initializing", note);
       this.#ports.start();
       fs.rmSync(this.scriptsDir, { recursive: true, force: true });
       const env = this.#taskEnv(spec);
@@ -299,8 +298,9 @@ export class Workspace {
         this.state.initDone = true;
         this.persist();
       }
+      if (prebuild) await guard(this.#savePrebuild(spec), signal);
       clearTimeout(timer);
-      this.report("running");
+      this.report("running", prebuild ? "prebuild saved" : note);
     } catch (e) {
       clearTimeout(timer);
       if (e instanceof Superseded) return;
@@ -311,6 +311,70 @@ export class Workspace {
       await this.killAll();
       this.report("failed", reason);
     }
+  }
+
+  /**
+   * The workspace directory, ready for the tasks: as it was (a restart resumes), copied from
+   * a prebuild's result the runner holds (no clone, no init), or cloned. A prebuild always
+   * starts afresh: its result must be what its commit's `init` makes. Returns the prebuild
+   * restored from, if any.
+   */
+  async #prepare(spec: WorkspaceSpec, signal: AbortSignal): Promise<string | null> {
+    if (spec.mode === "prebuild") {
+      fs.rmSync(this.dir, { recursive: true, force: true });
+      Object.assign(this.state, { cloned: false, initDone: false, repoName: null });
+    }
+    fs.mkdirSync(this.dir, { recursive: true });
+    const restored = !this.state.cloned && spec.mode !== "prebuild" && spec.snapshot ? await this.#restore(spec.snapshot.key) : null;
+    if (!this.state.cloned) {
+      this.state.repoName ??= repoNameFrom(spec.repository.cloneUrl);
+      this.persist();
+      fs.rmSync(this.repoDir, { recursive: true, force: true });
+      this.#log.info("cloning", { cloneUrl: redactUrl(spec.repository.cloneUrl), ref: spec.repository.ref, revision: spec.repository.revision });
+      const result = await guard(cloneRepository(spec.repository, this.repoDir, this.#gitRun(signal, spec.repository.cloneUrl)), signal);
+      this.#log.info("cloned", { method: result.method, shallow: result.shallow });
+      this.state.cloned = true;
+      this.persist();
+    }
+    return restored;
+  }
+
+  /** Copies in the prebuild's result, if this runner holds it; says so in the workspace's log either way. */
+  async #restore(key: string): Promise<string | null> {
+    let manifest = null;
+    try {
+      manifest = await this.#m.snapshots.restore(key, this.dir);
+    } catch (e) {
+      this.#log.warn("could not copy the prebuild", { key, error: e });
+      fs.rmSync(this.dir, { recursive: true, force: true });
+      fs.mkdirSync(this.dir, { recursive: true });
+    }
+    if (!manifest) {
+      this.#note(`Prebuild ${key} is not on this runner: cloning and running init.\n`);
+      return null;
+    }
+    Object.assign(this.state, { repoName: manifest.repoName, cloned: true, initDone: true });
+    this.persist();
+    const commit = manifest.revision ? ` (${manifest.revision.slice(0, 12)})` : "";
+    this.#note(`Starting from prebuild ${key}${commit}: clone and init skipped.\n`);
+    this.#log.info("started from a prebuild", { key });
+    return key;
+  }
+
+  /** A prebuild's result is kept: its processes end first, so it is at rest, then its directory moves into the store. */
+  async #savePrebuild(spec: WorkspaceSpec): Promise<void> {
+    await this.killAll();
+    const key = spec.snapshot?.key ?? this.id;
+    const size = await this.#m.snapshots.save(key, this.dir, { repoName: this.state.repoName ?? "repo", revision: spec.repository.revision });
+    Object.assign(this.state, { cloned: false, initDone: false });
+    this.persist();
+    this.#note(`Prebuild saved (${Math.max(1, Math.round(size / 1024))} KiB).\n`);
+    this.#log.info("prebuild saved", { key, bytes: size });
+  }
+
+  /** A line of the runner's own in the workspace's log (task `prebuild`). */
+  #note(data: string): void {
+    this.#m.options.sink.log({ type: "log", workspaceId: this.id, task: "prebuild", stream: "stdout", data });
   }
 
   /** What a start is still busy with (for a timeout's reason). */

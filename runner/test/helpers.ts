@@ -195,7 +195,13 @@ export function startCommand(
   workspaceId: string,
   generation: number,
   repository: { cloneUrl: string; ref?: string | null; revision?: string | null },
-  extra: { tasks?: { name?: string; before?: string; init?: string; command?: string }[] | null; env?: Record<string, string>; startMs?: number } = {},
+  extra: {
+    tasks?: { name?: string; before?: string; init?: string; command?: string }[] | null;
+    env?: Record<string, string>;
+    startMs?: number;
+    mode?: "workspace" | "prebuild";
+    snapshot?: string;
+  } = {},
 ) {
   return {
     type: "start" as const,
@@ -207,6 +213,8 @@ export function startCommand(
       tasks: extra.tasks ?? null,
       env: extra.env ?? {},
       timeouts: { startMs: extra.startMs ?? 60_000 },
+      ...(extra.mode ? { mode: extra.mode } : {}),
+      ...(extra.snapshot ? { snapshot: { key: extra.snapshot } } : {}),
     },
   };
 }

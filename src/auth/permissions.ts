@@ -14,7 +14,7 @@ import { grants, type Scope } from "./scopes";
  * definition token        { relation owner }
  * definition organization { relation owner, member, collaborator }
  * definition team         { relation parent: organization; relation member }
- * definition project      { relation parent: organization; relation team_reader, team_writer }
+ * definition project      { relation parent: organization; relation team_reader, team_writer }  // from team grants
  * definition workspace    { relation parent: organization; relation owner, shared }
  * definition runner       { relation parent: organization }
  * ```
@@ -76,12 +76,19 @@ export const PERMISSIONS = {
   "org.runners.manage": rule("organization", "runners:write", ["owner"]),
   "org.sso.read": rule("organization", "orgs:read", ["owner"]),
   "org.sso.manage": rule("organization", "orgs:write", ["owner"]),
+  /** Collaborators see only the projects granted to their teams (the list filters). */
+  "org.projects.read": rule("organization", "projects:read", anyoneInOrg),
+  "org.projects.create": rule("organization", "projects:write", ["owner"]),
 
   "team.read": rule("team", "orgs:read", ["member", "parent->owner", "parent->member"]),
   "team.manage": rule("team", "orgs:write", ownerOfParent),
 
   "project.read": rule("project", "projects:read", ["team_reader", "team_writer", "parent->owner", "parent->member"]),
   "project.write": rule("project", "projects:write", ["team_writer", "parent->owner"]),
+  "project.delete": rule("project", "projects:write", ownerOfParent),
+  "project.prebuilds.read": rule("project", "prebuilds:read", ["team_reader", "team_writer", "parent->owner", "parent->member"]),
+  /** Trigger, re-run and cancel prebuilds. */
+  "project.prebuilds.run": rule("project", "prebuilds:write", ["team_writer", "parent->owner", "parent->member"]),
 
   "workspace.read": rule("workspace", "workspaces:read", ["owner", "shared", "parent->owner"]),
   "workspace.start": rule("workspace", "workspaces:write", ["owner"]),
@@ -175,6 +182,6 @@ export const orgRelations = (role: OrgRole | null | undefined): ReadonlySet<Rela
   new Set(role ? [role] : []);
 
 /** Relations to a resource inside an organization that come from the org role. */
-export function parentRelations(role: OrgRole | null | undefined): Relation<"team" | "runner">[] {
+export function parentRelations(role: OrgRole | null | undefined): Relation<"team" | "runner" | "project">[] {
   return role ? [`parent->${role}`] : [];
 }

@@ -1,6 +1,8 @@
 import { sql } from "drizzle-orm";
-import { index, integer, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
+import { index, integer, primaryKey, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
 import type { OrgRole } from "../auth/permissions";
+import type { PrebuildSettings } from "../projects/settings";
+import type { PrebuildState, PrebuildTrigger } from "../prebuilds/state";
 import type { RepositoryContext } from "../scm/context-url";
 import type { OrgSettings } from "../services/org-settings";
 import type { DesiredPhase, WorkspacePhase } from "../workspaces/lifecycle";
@@ -198,6 +200,8 @@ export const workspaces = sqliteTable(
     runnerId: text("runner_id"),
     ports: text("ports", { mode: "json" }).$type<number[]>().notNull(),
     shared: integer("shared", { mode: "boolean" }).notNull().default(false),
+    /** The prebuild the workspace was offered to start from (no foreign key: prebuilds come and go). */
+    prebuildId: text("prebuild_id"),
     createdAt: createdAt(),
     updatedAt: timestamp("updated_at").notNull(),
     startedAt: timestamp("started_at"),
@@ -305,6 +309,134 @@ export const orgSso = sqliteTable("org_sso", {
   updatedAt: timestamp("updated_at").notNull(),
 });
 
+/**
+ * A repository tied to an organization: its prebuild settings and the webhook that starts
+ * them. The webhook secret is sealed (src/lib/seal.ts) for this project.
+ */
+export const projects = sqliteTable(
+  "projects",
+  {
+    id: text("id").primaryKey(),
+    orgId: text("org_id")
+      .notNull()
+      .references(() => organizations.id, { onDelete: "cascade" }),
+    name: text("name").notNull(),
+    repository: text("repository", { mode: "json" }).$type<RepositoryContext>().notNull(),
+    /** `host/full/name`, lower-cased for the SCM hosts: how a workspace finds its project. */
+    repositoryKey: text("repository_key").notNull(),
+    /** As set, or as webhooks last said; null until known. */
+    defaultBranch: text("default_branch"),
+    prebuildSettings: text("prebuild_settings", { mode: "json" }).$type<PrebuildSettings>().notNull(),
+    webhookSecretSealed: text("webhook_secret_sealed").notNull(),
+    createdBy: text("created_by").references(() => users.id, { onDelete: "set null" }),
+    createdAt: createdAt(),
+    updatedAt: timestamp("updated_at").notNull(),
+  },
+  (t) => [
+    uniqueIndex("projects_org_name_idx").on(t.orgId, t.name),
+    index("projects_org_id_idx").on(t.orgId, t.id),
+    index("projects_org_repository_idx").on(t.orgId, t.repositoryKey),
+  ],
+);
+
+/** A team's access to a project: its members hold `team_reader` or `team_writer` on it. */
+export const teamProjects = sqliteTable(
+  "team_projects",
+  {
+    id: text("id").primaryKey(),
+    teamId: text("team_id")
+      .notNull()
+      .references(() => teams.id, { onDelete: "cascade" }),
+    projectId: text("project_id")
+      .notNull()
+      .references(() => projects.id, { onDelete: "cascade" }),
+    access: text("access").$type<"read" | "write">().notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [uniqueIndex("team_projects_team_project_idx").on(t.teamId, t.projectId), index("team_projects_project_idx").on(t.projectId)],
+);
+
+/** The head commit of each ref of a project, as its webhooks last said (newest delivery wins). */
+export const projectRefs = sqliteTable(
+  "project_refs",
+  {
+    projectId: text("project_id")
+      .notNull()
+      .references(() => projects.id, { onDelete: "cascade" }),
+    /** A branch name, or a fetchable ref such as `refs/pull/7/head`. */
+    ref: text("ref").notNull(),
+    commitSha: text("commit_sha").notNull(),
+    updatedAt: timestamp("updated_at").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.projectId, t.ref] })],
+);
+
+/**
+ * One prebuild per project and commit (duplicates collapse on the unique index). Its
+ * headless workspace is the WorkspaceDO named by the prebuild's id, which writes its state
+ * through to this row; a re-run is the next `attempt` of the same row.
+ */
+export const prebuilds = sqliteTable(
+  "prebuilds",
+  {
+    id: text("id").primaryKey(),
+    projectId: text("project_id")
+      .notNull()
+      .references(() => projects.id, { onDelete: "cascade" }),
+    orgId: text("org_id")
+      .notNull()
+      .references(() => organizations.id, { onDelete: "cascade" }),
+    commitSha: text("commit_sha").notNull(),
+    /** What was built: a branch, or a pull/merge request's fetchable ref. */
+    ref: text("ref").notNull(),
+    pullRequest: integer("pull_request"),
+    trigger: text("trigger").$type<PrebuildTrigger>().notNull(),
+    /** The webhook delivery that created it (null for manual triggers). */
+    deliveryId: text("delivery_id"),
+    triggeredBy: text("triggered_by").references(() => users.id, { onDelete: "set null" }),
+    state: text("state").$type<PrebuildState>().notNull(),
+    reason: text("reason"),
+    /** The headless workspace's phase (scheduling looks for `pending` ones). */
+    phase: text("phase").$type<WorkspacePhase>().notNull(),
+    attempt: integer("attempt").notNull(),
+    runnerId: text("runner_id"),
+    createdAt: createdAt(),
+    updatedAt: timestamp("updated_at").notNull(),
+    startedAt: timestamp("started_at"),
+    finishedAt: timestamp("finished_at"),
+  },
+  (t) => [
+    uniqueIndex("prebuilds_project_commit_idx").on(t.projectId, t.commitSha),
+    index("prebuilds_project_id_idx").on(t.projectId, t.id),
+    index("prebuilds_org_phase_idx").on(t.orgId, t.phase),
+    index("prebuilds_state_idx").on(t.state, t.updatedAt),
+  ],
+);
+
+export const DELIVERY_STATUSES = ["queued", "processed", "ignored", "failed"] as const;
+export type DeliveryStatus = (typeof DELIVERY_STATUSES)[number];
+
+/** Verified SCM webhook deliveries, by the SCM's delivery id: a redelivery is a no-op. */
+export const webhookDeliveries = sqliteTable(
+  "webhook_deliveries",
+  {
+    id: text("id").primaryKey(),
+    projectId: text("project_id").notNull(),
+    provider: text("provider").notNull(),
+    deliveryId: text("delivery_id").notNull(),
+    event: text("event").notNull(),
+    status: text("status").$type<DeliveryStatus>().notNull(),
+    /** What came of it (prebuilds made, why ignored, the last error). */
+    detail: text("detail"),
+    receivedAt: timestamp("received_at").notNull(),
+    processedAt: timestamp("processed_at"),
+  },
+  (t) => [
+    uniqueIndex("webhook_deliveries_delivery_idx").on(t.projectId, t.provider, t.deliveryId),
+    index("webhook_deliveries_received_idx").on(t.receivedAt),
+  ],
+);
+
 export type User = typeof users.$inferSelect;
 export type Session = typeof sessions.$inferSelect;
 export type PersonalAccessToken = typeof personalAccessTokens.$inferSelect;
@@ -317,3 +449,7 @@ export type Workspace = typeof workspaces.$inferSelect;
 export type Runner = typeof runners.$inferSelect;
 export type Identity = typeof identities.$inferSelect;
 export type OrgSso = typeof orgSso.$inferSelect;
+export type Project = typeof projects.$inferSelect;
+export type TeamProject = typeof teamProjects.$inferSelect;
+export type Prebuild = typeof prebuilds.$inferSelect;
+export type WebhookDelivery = typeof webhookDeliveries.$inferSelect;

@@ -1,4 +1,6 @@
-import { sha256 } from "@oslojs/crypto/sha2";
+import { hmac } from "@oslojs/crypto/hmac";
+import { sha256, SHA256 } from "@oslojs/crypto/sha2";
+import { constantTimeEqual } from "@oslojs/crypto/subtle";
 import { encodeBase32LowerCaseNoPadding, encodeHexLowerCase } from "@oslojs/encoding";
 
 const encoder = new TextEncoder();
@@ -15,4 +17,20 @@ export function randomSecret(bytes: number): string {
  */
 export function hashSecret(secret: string): string {
   return encodeHexLowerCase(sha256(encoder.encode(secret)));
+}
+
+/**
+ * Whether two strings are equal, in time that depends only on their lengths (which are
+ * not secret: a webhook token's length is public knowledge). For comparing presented
+ * secrets with stored ones (`X-Gitlab-Token`, signatures).
+ */
+export function constantTimeEqualStrings(a: string, b: string): boolean {
+  const x = encoder.encode(a);
+  const y = encoder.encode(b);
+  return x.length === y.length && constantTimeEqual(x, y);
+}
+
+/** Hex HMAC-SHA256 of `message` under `key` (webhook signatures). */
+export function hmacSha256Hex(key: string, message: Uint8Array | string): string {
+  return encodeHexLowerCase(hmac(SHA256, encoder.encode(key), typeof message === "string" ? encoder.encode(message) : message));
 }

@@ -4,7 +4,7 @@
  */
 const ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz";
 
-export type IdPrefix = "usr" | "ses" | "tok" | "aud" | "org" | "mem" | "inv" | "team" | "tmm" | "ws" | "run" | "rtk" | "cmd" | "idn";
+export type IdPrefix = "usr" | "ses" | "tok" | "aud" | "org" | "mem" | "inv" | "team" | "tmm" | "ws" | "run" | "rtk" | "cmd" | "idn" | "prj" | "tpg" | "pb" | "whd";
 
 export function newId(prefix: IdPrefix, now = Date.now()): string {
   let time = "";

@@ -1,24 +1,17 @@
-/**
- * Routes each queue batch to its consumer. Dead-letter queues are logged and acknowledged:
- * what lands there has exhausted its retries, and the log line is its record.
- */
-export async function handleQueue(batch: MessageBatch<unknown>): Promise<void> {
-  if (batch.queue.endsWith("-dlq")) {
-    for (const message of batch.messages) {
-      console.error(
-        JSON.stringify({
-          msg: "dead-lettered message",
-          queue: batch.queue,
-          id: message.id,
-          attempts: message.attempts,
-          body: message.body,
-        }),
-      );
-      message.ack();
-    }
-    return;
-  }
-  // No producer writes to scm-events or prebuilds yet; should anything arrive, keep it
-  // (retries, then the dead-letter queue) rather than drop it.
-  throw new Error(`No consumer for queue ${batch.queue}`);
+import { consumePrebuilds, deadPrebuilds } from "./prebuilds";
+import { consumeScmEvents, deadScmEvents } from "./scm-events";
+
+/** The consumers, by queue (wrangler.toml declares them, with their retries and dead-letter queues). */
+const CONSUMERS: Record<string, (batch: MessageBatch<unknown>, env: Env) => Promise<void>> = {
+  "scm-events": consumeScmEvents,
+  "scm-events-dlq": deadScmEvents,
+  prebuilds: consumePrebuilds,
+  "prebuilds-dlq": deadPrebuilds,
+};
+
+/** Routes each queue batch to its consumer; a queue without one keeps its messages (retries, then its DLQ). */
+export async function handleQueue(batch: MessageBatch<unknown>, env: Env, _ctx?: ExecutionContext): Promise<void> {
+  const consumer = CONSUMERS[batch.queue];
+  if (!consumer) throw new Error(`No consumer for queue ${batch.queue}`);
+  await consumer(batch, env);
 }

@@ -1,11 +1,12 @@
 import { createRoute, OpenAPIHono, type RouteConfig, z } from "@hono/zod-openapi";
-import type { MiddlewareHandler } from "hono";
+import type { Context, MiddlewareHandler } from "hono";
 import { requirePrincipal } from "../auth/principal";
+import { isSameSite } from "../auth/same-site";
 import { PERMISSIONS, type Permission } from "../auth/permissions";
 import type { Scope } from "../auth/scopes";
 import type { AppEnv } from "../env";
 import { requireJsonBody } from "../middleware/json-body";
-import { BadRequest, type FieldError } from "../lib/errors";
+import { ApiError, BadRequest, Forbidden, type FieldError } from "../lib/errors";
 
 export const ErrorSchema = z
   .object({
@@ -30,9 +31,12 @@ export const errors = {
   404: errorResponse("Not found, or not yours."),
   409: errorResponse("Conflicts with the current state."),
   410: errorResponse("Gone: it existed but has expired."),
+  413: errorResponse("The request body is too large."),
+  415: errorResponse("The request body is not of a type this route reads (JSON)."),
   426: errorResponse("This route speaks WebSocket only."),
   422: errorResponse("A limit was reached."),
   502: errorResponse("An upstream service (a sign-in provider) failed or answered unexpectedly."),
+  503: errorResponse("A service edgepod depends on (a queue) is unavailable; retry later."),
 } as const;
 
 export const jsonBody = <T extends z.ZodType>(schema: T) => ({
@@ -101,4 +105,13 @@ export function authedRoute<R extends Omit<RouteConfig, "security" | "middleware
     middleware: [requireScope(scope), requireJsonBody] as const,
     responses: { 401: errors[401], 403: errors[403], ...config.responses },
   });
+}
+
+/**
+ * An events socket's request: a WebSocket upgrade (else 426), and with the session cookie
+ * one from this site (else 403: a cross-site page must not open it with the user's cookie).
+ */
+export function requireEventsUpgrade(c: Context<AppEnv>): void {
+  if (c.req.header("upgrade")?.toLowerCase() !== "websocket") throw new ApiError(426, "upgrade_required", "Connect with a WebSocket.");
+  if (c.get("principal")?.via === "session" && !isSameSite(c)) throw new Forbidden("Cross-site WebSocket refused.", "cross_site_request");
 }

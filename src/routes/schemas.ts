@@ -63,3 +63,5 @@ export const OrgUserParams = z.object({ orgId: id, userId: id });
 export const OrgInvitationParams = z.object({ orgId: id, invitationId: id });
 export const TeamParams = z.object({ orgId: id, teamId: id });
 export const TeamUserParams = z.object({ orgId: id, teamId: id, userId: id });
+export const ProjectParams = z.object({ projectId: id });
+export const TeamProjectParams = z.object({ orgId: id, teamId: id, projectId: id });

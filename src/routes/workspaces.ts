@@ -1,9 +1,7 @@
 import { z } from "@hono/zod-openapi";
 import { callerOf } from "../auth/principal";
-import { isSameSite } from "../auth/same-site";
 import { database } from "../db/client";
 import { readConfig } from "../env";
-import { ApiError, Forbidden } from "../lib/errors";
 import { mapPage, pageArgs, PageQuerySchema, pageSchema } from "../lib/pagination";
 import {
   createWorkspace,
@@ -17,7 +15,7 @@ import {
   subscribe,
 } from "../services/workspaces";
 import { WORKSPACE_PHASES } from "../workspaces/lifecycle";
-import { authedRoute, createRouter, errors, jsonBody, jsonResponse, noContent } from "./openapi";
+import { authedRoute, createRouter, errors, jsonBody, jsonResponse, noContent, requireEventsUpgrade } from "./openapi";
 
 const WorkspaceSchema = z
   .object({
@@ -43,6 +41,9 @@ const WorkspaceSchema = z
     runnerId: z.string().nullable(),
     ports: z.array(z.number().int()),
     shared: z.boolean(),
+    prebuildId: z.string().nullable().openapi({
+      description: "The prebuild it was offered to start from (its runner copies the prebuild's result: no clone, no init; its events say so).",
+    }),
     createdAt: z.iso.datetime(),
     updatedAt: z.iso.datetime(),
     startedAt: z.iso.datetime().nullable(),
@@ -177,12 +178,7 @@ export const workspaceRoutes = createRouter()
     }),
     async (c) => {
       const caller = callerOf(c);
-      if (c.req.header("upgrade")?.toLowerCase() !== "websocket") {
-        throw new ApiError(426, "upgrade_required", "Connect with a WebSocket.");
-      }
-      if (c.get("principal")?.via === "session" && !isSameSite(c)) {
-        throw new Forbidden("Cross-site WebSocket refused.", "cross_site_request");
-      }
+      requireEventsUpgrade(c);
       return subscribe(c.env, database(c.env.DB), caller, c.req.valid("param").id, c.req.raw);
     },
   );

@@ -1,6 +1,7 @@
-import { and, asc, eq } from "drizzle-orm";
+import { and, eq, sql } from "drizzle-orm";
+import { unionAll } from "drizzle-orm/sqlite-core";
 import { database } from "../db/client";
-import { runners, workspaces, type Runner } from "../db/schema";
+import { prebuilds, runners, workspaces, type Runner } from "../db/schema";
 
 /** The RunnerDO's write-through: connection, capacity and load, for scheduling and lists. */
 export async function markRunner(
@@ -11,13 +12,21 @@ export async function markRunner(
   await database(d1).update(runners).set(fields).where(eq(runners.id, runnerId));
 }
 
-/** Workspaces of the organization waiting for capacity, oldest first. */
+/** Workspaces (and prebuilds' headless workspaces) of the organization waiting for capacity, oldest first. */
 export async function pendingWorkspaceIds(d1: D1Database, orgId: string, limit: number): Promise<string[]> {
-  const rows = await database(d1)
-    .select({ id: workspaces.id })
-    .from(workspaces)
-    .where(and(eq(workspaces.orgId, orgId), eq(workspaces.phase, "pending")))
-    .orderBy(asc(workspaces.id))
+  const db = database(d1);
+  const rows = await unionAll(
+    db
+      .select({ id: workspaces.id, waitingSince: workspaces.updatedAt })
+      .from(workspaces)
+      .where(and(eq(workspaces.orgId, orgId), eq(workspaces.phase, "pending"))),
+    db
+      .select({ id: prebuilds.id, waitingSince: prebuilds.updatedAt })
+      .from(prebuilds)
+      .where(and(eq(prebuilds.orgId, orgId), eq(prebuilds.phase, "pending"))),
+  )
+    // By the second column (when each started waiting): a compound select orders by position.
+    .orderBy(sql`2`)
     .limit(limit);
   return rows.map((r) => r.id);
 }

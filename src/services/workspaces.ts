@@ -8,10 +8,11 @@ import { ApiError, BadRequest, Conflict } from "../lib/errors";
 import { newId } from "../lib/ids";
 import { upgradeResponse } from "../lib/websocket";
 import { toPage, type Page } from "../lib/pagination";
-import { ACCEPTED_FORMS, ContextUrlError, parseContextUrl } from "../scm/context-url";
 import type { WorkspaceRecord } from "../workspaces/types";
 import { workspaceView, type WorkspaceView } from "../workspaces/view";
-import { loadOrg, orgPolicyColumns, orgPolicyOf } from "./org-access";
+import { prebuildForQuery } from "../prebuilds/lookup";
+import { authorizeOrg, loadOrg, orgAccessQuery, orgPolicyColumns, orgPolicyOf } from "./org-access";
+import { allowedBy, parseRepository } from "./repositories";
 
 export const DEFAULT_EDITOR = "vscode";
 
@@ -29,6 +30,7 @@ const maintenance = () =>
 export const rowView = (w: Workspace): WorkspaceView =>
   workspaceView({
     ...w,
+    basedOn: w.prebuildId ? { prebuildId: w.prebuildId, runnerId: null } : null,
     reason: w.phaseReason,
     createdAt: w.createdAt.getTime(),
     updatedAt: w.updatedAt.getTime(),
@@ -49,23 +51,17 @@ export async function createWorkspace(
   caller: Caller,
   input: NewWorkspace,
 ): Promise<WorkspaceView> {
-  const { org } = await loadOrg(db, caller, input.organizationId, "org.workspaces.create");
+  // The organization (with the caller's role) and a prebuild to start from, in one round trip.
+  const parsed = parseRepository(input.contextUrl, config, "contextUrl");
+  const [[access], [prebuild]] = await db.batch([
+    orgAccessQuery(db, input.organizationId, caller.user.id),
+    prebuildForQuery(db, input.organizationId, parsed),
+  ]);
+  const { org } = authorizeOrg(caller, "org.workspaces.create", access);
   const settings = org.settings;
   if (settings.maintenanceMode) throw maintenance();
-  let repository;
-  try {
-    repository = parseContextUrl(input.contextUrl, config.scmHosts);
-  } catch (error) {
-    if (!(error instanceof ContextUrlError)) throw error;
-    throw new BadRequest(`${error.message} Accepted forms: ${ACCEPTED_FORMS.join("; ")}.`, [
-      { path: "contextUrl", message: error.message },
-    ]);
-  }
-  if (settings.allowedScmHosts.length > 0 && !settings.allowedScmHosts.includes(repository.host)) {
-    throw new BadRequest("This organization does not allow that host.", [
-      { path: "contextUrl", message: `Allowed hosts: ${settings.allowedScmHosts.join(", ")}.` },
-    ]);
-  }
+  // Pinned to the prebuild's commit, so a runner without its result clones the same one.
+  const repository = { ...allowedBy(settings, parsed, "contextUrl"), revision: prebuild?.commitSha ?? parsed.revision };
   const editor = input.editor ?? settings.allowedEditors[0] ?? DEFAULT_EDITOR;
   if (settings.allowedEditors.length > 0 && !settings.allowedEditors.includes(editor)) {
     throw new BadRequest("This organization does not allow that editor.", [
@@ -101,6 +97,7 @@ export async function createWorkspace(
     startedAt: null,
     stoppedAt: null,
     lastActivityAt: null,
+    basedOn: prebuild ? { prebuildId: prebuild.prebuildId, runnerId: prebuild.runnerId } : null,
   };
   return workspaceView(await workspaceStub(env, record.id).create(record));
 }

@@ -1,4 +1,4 @@
-import { and, asc, eq, lt, sql } from "drizzle-orm";
+import { and, asc, desc, eq, lt, sql } from "drizzle-orm";
 import type { WorkspaceSpec } from "../../protocol/runner";
 import { database } from "../db/client";
 import { runners } from "../db/schema";
@@ -9,27 +9,26 @@ const CANDIDATES = 3;
 /**
  * Picks a connected runner of the organization with free capacity, least loaded first,
  * and asks its RunnerDO to take the workspace (the DO has the final word: it serialises
- * assignments, so two workspaces never take the same last slot). The previous runner is
- * asked first: it keeps the workspace directory, so a restart resumes there.
+ * assignments, so two workspaces never take the same last slot). The preferred runner
+ * comes first whatever its load: the previous one keeps the workspace directory (a
+ * restart resumes there), the one that built a prebuild keeps its result.
  */
 export async function findRunnerFor(
   env: Env,
   orgId: string,
-  previousRunnerId: string | null,
+  preferredRunnerId: string | null,
   spec: WorkspaceSpec,
 ): Promise<string | null> {
   const rows = await database(env.DB)
     .select({ id: runners.id })
     .from(runners)
     .where(and(eq(runners.orgId, orgId), eq(runners.connected, true), lt(runners.assigned, runners.capacity)))
-    .orderBy(asc(sql`${runners.assigned} * 1.0 / ${runners.capacity}`))
+    .orderBy(
+      desc(sql`${runners.id} = ${preferredRunnerId ?? ""}`),
+      asc(sql`${runners.assigned} * 1.0 / ${runners.capacity}`),
+    )
     .limit(CANDIDATES);
-  const candidates = rows.map((r) => r.id);
-  if (previousRunnerId && candidates.includes(previousRunnerId)) {
-    candidates.splice(candidates.indexOf(previousRunnerId), 1);
-    candidates.unshift(previousRunnerId);
-  }
-  for (const id of candidates) {
+  for (const { id } of rows) {
     if (await env.RUNNER.get(env.RUNNER.idFromName(id)).assign(spec)) return id;
   }
   return null;

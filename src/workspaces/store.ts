@@ -1,7 +1,8 @@
 import { eq } from "drizzle-orm";
 import { database } from "../db/client";
 import { workspaces } from "../db/schema";
-import type { WorkspaceRecord } from "./types";
+import { updatePrebuildRow } from "../prebuilds/store";
+import { isPrebuild, type WorkspaceRecord } from "./types";
 
 /** The WorkspaceDO's write-through to D1: the listable columns of its state. */
 const columns = (r: WorkspaceRecord) => ({
@@ -12,12 +13,15 @@ const columns = (r: WorkspaceRecord) => ({
   runnerId: r.runnerId,
   ports: r.ports,
   shared: r.shared,
+  prebuildId: r.basedOn?.prebuildId ?? null,
   updatedAt: new Date(r.updatedAt),
   startedAt: r.startedAt === null ? null : new Date(r.startedAt),
   stoppedAt: r.stoppedAt === null ? null : new Date(r.stoppedAt),
 });
 
+/** A prebuild's row exists before its workspace (made by whoever queued it): it is updated instead. */
 export async function insertWorkspaceRow(d1: D1Database, r: WorkspaceRecord): Promise<void> {
+  if (isPrebuild(r)) return updatePrebuildRow(d1, r);
   await database(d1)
     .insert(workspaces)
     .values({
@@ -34,9 +38,12 @@ export async function insertWorkspaceRow(d1: D1Database, r: WorkspaceRecord): Pr
 }
 
 export async function updateWorkspaceRow(d1: D1Database, r: WorkspaceRecord): Promise<void> {
+  if (isPrebuild(r)) return updatePrebuildRow(d1, r);
   await database(d1).update(workspaces).set(columns(r)).where(eq(workspaces.id, r.id));
 }
 
-export async function deleteWorkspaceRow(d1: D1Database, id: string): Promise<void> {
-  await database(d1).delete(workspaces).where(eq(workspaces.id, id));
+/** A prebuild's row stays: it goes with its project. */
+export async function deleteWorkspaceRow(d1: D1Database, r: WorkspaceRecord): Promise<void> {
+  if (isPrebuild(r)) return;
+  await database(d1).delete(workspaces).where(eq(workspaces.id, r.id));
 }

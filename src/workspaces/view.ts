@@ -21,6 +21,7 @@ export function workspaceView(w: Pick<
   | "updatedAt"
   | "startedAt"
   | "stoppedAt"
+  | "basedOn"
 >) {
   const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
   return {
@@ -46,6 +47,7 @@ export function workspaceView(w: Pick<
     runnerId: w.runnerId,
     ports: w.ports,
     shared: w.shared,
+    prebuildId: w.basedOn?.prebuildId ?? null,
     createdAt: iso(w.createdAt)!,
     updatedAt: iso(w.updatedAt)!,
     startedAt: iso(w.startedAt),
