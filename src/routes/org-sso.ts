@@ -27,6 +27,7 @@ import { OrgParams } from "./schemas";
 import {
   beginSignIn,
   callbackUri,
+  callbackResponses,
   CallbackQuery,
   LoginQuery,
   providerResult,
@@ -264,15 +265,7 @@ export const orgSsoRoutes = createRouter()
         "sign-in) started in this browser. Refusals as for `/auth/{provider}/callback`, and 404 unless single sign-on " +
         "is active (a test sign-in excepted), 409 `sso_config_changed` when the configuration was replaced meanwhile.",
       request: { params: SlugParams, query: CallbackQuery },
-      responses: {
-        302: redirected,
-        400: errors[400],
-        401: errors[401],
-        403: errors[403],
-        404: errors[404],
-        409: errors[409],
-        502: errors[502],
-      },
+      responses: callbackResponses,
     }),
     async (c) => {
       const { orgId, sso, name, provider, redirectUri } = await slugSso(c, c.req.valid("param").orgSlug);

@@ -39,6 +39,17 @@ const configuredProvider: MiddlewareHandler<AppEnv> = async (c, next) => {
 
 export const redirected = { description: "Redirects the browser." };
 
+/** What a provider's callback can answer: the redirect, or a refusal in the error shape. */
+export const callbackResponses = {
+  302: redirected,
+  400: errors[400],
+  401: errors[401],
+  403: errors[403],
+  404: errors[404],
+  409: errors[409],
+  502: errors[502],
+} as const;
+
 /** This deployment's callback URL at `path`: what is registered with the provider. */
 export function callbackUri(c: Context<AppEnv>, path: string): string {
   return `${readConfig(c.env).publicOrigin ?? new URL(c.req.url).origin}${path}`;
@@ -189,15 +200,7 @@ export const signInRoutes = createRouter()
         "`provider_already_linked` or `email_in_use`, 502 `provider_error`.",
       middleware: [configuredProvider] as const,
       request: { params: ProviderParams, query: CallbackQuery },
-      responses: {
-        302: redirected,
-        400: errors[400],
-        401: errors[401],
-        403: errors[403],
-        404: errors[404],
-        409: errors[409],
-        502: errors[502],
-      },
+      responses: callbackResponses,
     }),
     async (c) => {
       const { name, provider, redirectUri } = pathProvider(c, c.req.valid("param").provider);
