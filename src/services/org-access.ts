@@ -114,3 +114,18 @@ export function authorizeTeam(caller: Caller, permission: Permission, access: Te
   authorize(caller, permission, relations, "Team", orgPolicyOf(access));
   return (access as TeamAccess).team;
 }
+
+/** `orgPage` for a team's rows: the caller's access to the team and the page, in one batch. */
+export async function teamPage<Q extends BatchItem<"sqlite">>(
+  db: Database,
+  caller: Caller,
+  orgId: string,
+  teamId: string,
+  permission: Permission,
+  pageQuery: Q,
+  limit: number,
+): Promise<Page<Q["_"]["result"][number]>> {
+  const [[access], rows] = await db.batch([teamAccessQuery(db, orgId, teamId, caller.user.id), pageQuery]);
+  authorizeTeam(caller, permission, access);
+  return toPage(rows as Q["_"]["result"], limit);
+}

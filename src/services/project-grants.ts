@@ -5,9 +5,9 @@ import type { Database } from "../db/client";
 import { projects, teamProjects } from "../db/schema";
 import { NotFound } from "../lib/errors";
 import { newId } from "../lib/ids";
-import { toPage, type Page } from "../lib/pagination";
+import type { Page } from "../lib/pagination";
 import { auditInsert } from "./audit";
-import { authorizeTeam, teamAccessQuery } from "./org-access";
+import { authorizeTeam, teamAccessQuery, teamPage } from "./org-access";
 
 /**
  * Team grants: a team's members get read or write access to a project of the organization
@@ -97,23 +97,19 @@ export async function listTeamProjects(
   teamId: string,
   page: { limit: number; after: string | undefined },
 ): Promise<Page<TeamProjectGrant>> {
-  const [[access], rows] = await db.batch([
-    teamAccessQuery(db, orgId, teamId, caller.user.id),
-    db
-      // Unique column names: this runs inside a D1 batch (see db/aliased.ts).
-      .select({
-        id: aliased(teamProjects.id, "grant_id"),
-        projectId: aliased(projects.id, "project_id"),
-        projectName: projects.name,
-        access: teamProjects.access,
-        grantedAt: aliased(teamProjects.createdAt, "granted_at"),
-      })
-      .from(teamProjects)
-      .innerJoin(projects, eq(projects.id, teamProjects.projectId))
-      .where(and(eq(teamProjects.teamId, teamId), page.after ? gt(teamProjects.id, page.after) : undefined))
-      .orderBy(asc(teamProjects.id))
-      .limit(page.limit + 1),
-  ]);
-  authorizeTeam(caller, "team.read", access);
-  return toPage(rows, page.limit);
+  const query = db
+    // Unique column names: this runs inside a D1 batch (see db/aliased.ts).
+    .select({
+      id: aliased(teamProjects.id, "grant_id"),
+      projectId: aliased(projects.id, "project_id"),
+      projectName: projects.name,
+      access: teamProjects.access,
+      grantedAt: aliased(teamProjects.createdAt, "granted_at"),
+    })
+    .from(teamProjects)
+    .innerJoin(projects, eq(projects.id, teamProjects.projectId))
+    .where(and(eq(teamProjects.teamId, teamId), page.after ? gt(teamProjects.id, page.after) : undefined))
+    .orderBy(asc(teamProjects.id))
+    .limit(page.limit + 1);
+  return teamPage(db, caller, orgId, teamId, "team.read", query, page.limit);
 }

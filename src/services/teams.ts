@@ -6,9 +6,9 @@ import { aliased } from "../db/aliased";
 import { orgMembers, teamMembers, teams, users, type Team } from "../db/schema";
 import { Conflict, NotFound } from "../lib/errors";
 import { newId } from "../lib/ids";
-import { toPage, type Page } from "../lib/pagination";
+import type { Page } from "../lib/pagination";
 import { auditInsert } from "./audit";
-import { authorizeTeam, loadOrg, orgPage, teamAccessQuery } from "./org-access";
+import { authorizeTeam, loadOrg, orgPage, teamAccessQuery, teamPage } from "./org-access";
 
 type PageArgs = { limit: number; after: string | undefined };
 
@@ -94,25 +94,21 @@ export async function listTeamMembers(
   teamId: string,
   page: PageArgs,
 ): Promise<Page<TeamMember>> {
-  const [[access], rows] = await db.batch([
-    teamAccessQuery(db, orgId, teamId, caller.user.id),
-    db
-      // Unique column names: this runs inside a D1 batch (see db/aliased.ts).
-      .select({
-        id: aliased(teamMembers.id, "team_member_id"),
-        userId: users.id,
-        email: users.email,
-        name: users.name,
-        addedAt: aliased(teamMembers.createdAt, "added_at"),
-      })
-      .from(teamMembers)
-      .innerJoin(users, eq(users.id, teamMembers.userId))
-      .where(and(eq(teamMembers.teamId, teamId), page.after ? gt(teamMembers.id, page.after) : undefined))
-      .orderBy(asc(teamMembers.id))
-      .limit(page.limit + 1),
-  ]);
-  authorizeTeam(caller, "team.read", access);
-  return toPage(rows, page.limit);
+  const query = db
+    // Unique column names: this runs inside a D1 batch (see db/aliased.ts).
+    .select({
+      id: aliased(teamMembers.id, "team_member_id"),
+      userId: users.id,
+      email: users.email,
+      name: users.name,
+      addedAt: aliased(teamMembers.createdAt, "added_at"),
+    })
+    .from(teamMembers)
+    .innerJoin(users, eq(users.id, teamMembers.userId))
+    .where(and(eq(teamMembers.teamId, teamId), page.after ? gt(teamMembers.id, page.after) : undefined))
+    .orderBy(asc(teamMembers.id))
+    .limit(page.limit + 1);
+  return teamPage(db, caller, orgId, teamId, "team.read", query, page.limit);
 }
 
 /** Adds an organization member to the team; adding them twice is harmless. */
